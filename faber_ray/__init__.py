@@ -1,0 +1,54 @@
+"""faber-ray: sandboxed task execution on Ray.
+
+Every task runs in its own locked-down Docker container with time, CPU,
+memory, process and output limits; the results come back with an exit code,
+the output, a status and the measured usage. The public surface is exactly
+what ``__all__`` lists.
+"""
+
+from faber_ray.config import ExecutorConfig
+from faber_ray.errors import (
+    ConfigurationError,
+    ExecutionError,
+    ExecutionTimeoutError,
+    ExecutorError,
+    MonitoringError,
+    ResourceLimitError,
+    SandboxError,
+    SecurityPolicyError,
+    TaskValidationError,
+)
+from faber_ray.models import (
+    ExecutionStatistics,
+    ResourceLimits,
+    ResourceUsage,
+    Task,
+    TaskResult,
+    TaskStatus,
+)
+from faber_ray.status import STATUS_PRECEDENCE
+from faber_ray.validation import validate_batch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STATUS_PRECEDENCE",
+    "ConfigurationError",
+    "ExecutionError",
+    "ExecutionStatistics",
+    "ExecutionTimeoutError",
+    "ExecutorConfig",
+    "ExecutorError",
+    "MonitoringError",
+    "ResourceLimitError",
+    "ResourceLimits",
+    "ResourceUsage",
+    "SandboxError",
+    "SecurityPolicyError",
+    "Task",
+    "TaskResult",
+    "TaskStatus",
+    "TaskValidationError",
+    "__version__",
+    "validate_batch",
+]

@@ -1,0 +1,165 @@
+"""``ExecutorConfig``: every knob of the executor, loadable from YAML and ``FABER_RAY_*``.
+
+Defaults follow the original design (10 concurrent tasks, 30 s, 512 MiB, ...).
+Per-task limits fall back to the ``default_*`` fields and may never exceed
+``ceilings``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from faber_ray.errors import ConfigurationError
+from faber_ray.models import ByteCount, ResourceLimits
+
+__all__ = ["DEFAULT_IMAGE", "ENV_PREFIX", "ExecutorConfig", "ResolvedLimits"]
+
+DEFAULT_IMAGE = "faber-ray/python:3"
+ENV_PREFIX = "FABER_RAY_"
+MiB = 1024**2
+GiB = 1024**3
+
+DEFAULT_BLOCKED_COMMANDS = ["reboot", "shutdown", "halt", "poweroff", "mkfs*"]
+
+
+class ResolvedLimits(BaseModel):
+    """A task's limits after defaults were applied: every field is set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timeout: float
+    cpu_time: float
+    memory: int
+    max_processes: int
+    max_output: int
+    disk: int
+
+
+def _default_ceilings() -> ResourceLimits:
+    return ResourceLimits(
+        timeout=600, cpu_time=600, memory=8 * GiB, max_processes=4096,
+        max_output=64 * MiB, disk=4 * GiB,
+    )
+
+
+class ExecutorConfig(BaseModel):
+    """Configuration for the executor, its actors and its sandboxes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The actor runtime.
+    max_concurrent_tasks: int = Field(10, gt=0, description="Containers running at once, cluster-wide.")
+    worker_pool_size: int = Field(4, gt=0, description="SandboxWorker actors per node.")
+    queue_size: int = Field(100, gt=0, description="Tasks the Scheduler holds before callers wait.")
+    result_cache_size: int = Field(1000, gt=0, description="Finished results kept for get_result.")
+    enable_monitoring: bool = Field(True, description="Workers report usage to the Monitor.")
+    max_infra_retries: int = Field(
+        1, ge=0, description="Reruns of a task lost to an infrastructure fault (worker, node)."
+    )
+    node_sandbox_memory: ByteCount | None = Field(
+        None, gt=0, description="Memory sandboxes may use per node; None means 80% of the node's."
+    )
+
+    # Defaults for per-task limits.
+    default_timeout: float = Field(30, gt=0)
+    default_cpu_limit: float = Field(30, gt=0, description="CPU seconds.")
+    default_memory_limit: ByteCount = Field(512 * MiB, gt=0)
+    default_max_processes: int = Field(64, gt=0)
+    default_max_output: ByteCount = Field(1 * MiB, gt=0)
+    default_disk: ByteCount = Field(64 * MiB, gt=0, description="Keep well under memory: tmpfs counts as memory.")
+    ceilings: ResourceLimits = Field(default_factory=_default_ceilings)
+
+    # Sandbox policy.
+    default_image: str = DEFAULT_IMAGE
+    allowed_images: list[str] | None = Field(None, description="None allows any local image.")
+    blocked_commands: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BLOCKED_COMMANDS),
+        description="Command names (shell globs) refused outright.",
+    )
+    allow_network: bool = False
+    runtime: str | None = Field(None, description="OCI runtime, e.g. 'runsc' for gVisor.")
+    sandbox_cpus: float = Field(1.0, gt=0, description="CPU cores one sandbox may use at once.")
+    sandbox_user: str = Field("10001:10001", description="uid:gid the command runs as.")
+    work_dir: str = "/work"
+    docker_host: str | None = Field(None, description="Docker endpoint; None uses DOCKER_HOST or the local socket.")
+
+    # Size caps checked before anything runs.
+    max_command_bytes: ByteCount = Field(256 * 1024, gt=0, description="command plus args.")
+    max_stdin_bytes: ByteCount = Field(16 * MiB, gt=0)
+    max_files_bytes: ByteCount = Field(64 * MiB, gt=0, description="All files of one task together.")
+    max_env_bytes: ByteCount = Field(64 * 1024, gt=0)
+
+    def resolve_limits(self, limits: ResourceLimits | None) -> ResolvedLimits:
+        """Fill the unset fields of ``limits`` from the defaults (ceilings are checked in validation)."""
+        given = limits or ResourceLimits()
+        return ResolvedLimits(
+            timeout=given.timeout if given.timeout is not None else self.default_timeout,
+            cpu_time=given.cpu_time if given.cpu_time is not None else self.default_cpu_limit,
+            memory=given.memory if given.memory is not None else self.default_memory_limit,
+            max_processes=(
+                given.max_processes if given.max_processes is not None else self.default_max_processes
+            ),
+            max_output=given.max_output if given.max_output is not None else self.default_max_output,
+            disk=given.disk if given.disk is not None else self.default_disk,
+        )
+
+    # Loading -----------------------------------------------------------------
+
+    @classmethod
+    def build(cls, values: Mapping[str, Any], source: str = "arguments") -> ExecutorConfig:
+        """Validate ``values`` into a config, turning pydantic's error into ``ConfigurationError``."""
+        try:
+            return cls.model_validate(dict(values))
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or None
+            raise ConfigurationError(f"{first['msg']} (from {source})", field=field) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> ExecutorConfig:
+        """Load a YAML mapping of field names to values; environment variables still apply on top."""
+        return cls.build({**_read_yaml(Path(path)), **_read_env(os.environ)}, source=str(path))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ExecutorConfig:
+        """Load from ``FABER_RAY_<FIELD>`` variables, e.g. ``FABER_RAY_DEFAULT_TIMEOUT=10``."""
+        return cls.build(_read_env(os.environ if environ is None else environ), source="environment")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> ExecutorConfig:
+        """A YAML file if given (or named by ``FABER_RAY_CONFIG``), then the environment on top."""
+        path = path or os.environ.get(f"{ENV_PREFIX}CONFIG")
+        return cls.from_yaml(path) if path else cls.from_env()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise ConfigurationError(f"cannot read config file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigurationError(f"config file {path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"config file {path} must hold a mapping of field names to values")
+    return data
+
+
+def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Collect ``FABER_RAY_*`` variables; JSON values (lists, objects, numbers) are decoded."""
+    values: dict[str, Any] = {}
+    for field in ExecutorConfig.model_fields:
+        raw = environ.get(ENV_PREFIX + field.upper())
+        if raw is None:
+            continue
+        try:
+            values[field] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[field] = raw
+    return values

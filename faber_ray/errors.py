@@ -1,0 +1,93 @@
+"""One exception hierarchy, rooted at :class:`ExecutorError`.
+
+Like docker-py, lower-level failures (pydantic, the Docker SDK, Ray) are
+translated at the boundary, so callers only ever need ``except ExecutorError``.
+Every error pickles cleanly because results and refusals cross Ray process
+boundaries: the constructor arguments are kept and replayed by ``__reduce__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ExecutorError",
+    "TaskValidationError",
+    "SecurityPolicyError",
+    "ResourceLimitError",
+    "ExecutionError",
+    "ExecutionTimeoutError",
+    "SandboxError",
+    "MonitoringError",
+    "ConfigurationError",
+]
+
+
+class ExecutorError(Exception):
+    """Root of every error faber-ray raises.
+
+    ``task_index`` and ``field`` say which task of a batch and which of its
+    fields were refused (``None`` where that does not apply); ``reason`` is the
+    bare sentence. ``str(error)`` joins them into one readable message.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        task_index: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.task_index = task_index
+        self.field = field
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        where = []
+        if self.task_index is not None:
+            where.append(f"task {self.task_index}")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.reason, self.task_index, self.field))
+
+
+def _rebuild(
+    cls: type[ExecutorError], reason: str, task_index: int | None, field: str | None
+) -> ExecutorError:
+    return cls(reason, task_index=task_index, field=field)
+
+
+class TaskValidationError(ExecutorError):
+    """A task is malformed: wrong type, empty command, bad path, too large."""
+
+
+class SecurityPolicyError(ExecutorError):
+    """A task asks for something the policy forbids (blocked command, network, image)."""
+
+
+class ResourceLimitError(ExecutorError):
+    """A task's limits exceed a ceiling or can never fit on any node."""
+
+
+class ExecutionError(ExecutorError):
+    """A task could not be executed or its execution was lost."""
+
+
+class ExecutionTimeoutError(ExecutorError):
+    """Waiting for an execution took longer than the caller allowed."""
+
+
+class SandboxError(ExecutorError):
+    """The container layer (Docker engine, image, runtime) failed."""
+
+
+class MonitoringError(ExecutorError):
+    """Usage could not be measured or reported."""
+
+
+class ConfigurationError(ExecutorError):
+    """An ``ExecutorConfig`` value, file or environment variable is invalid."""

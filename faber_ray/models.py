@@ -1,0 +1,140 @@
+"""The public data model: what a task is, what its limits are, what comes back.
+
+The models only check *types*; every rule about values (empty commands, paths,
+ceilings, policy) lives in :mod:`faber_ray.validation`, so a refusal always
+names the task index and the field in one consistent error.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+__all__ = [
+    "ByteCount",
+    "ExecutionStatistics",
+    "ResourceLimits",
+    "ResourceUsage",
+    "Task",
+    "TaskResult",
+    "TaskStatus",
+    "parse_byte_count",
+]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_byte_count(value: object) -> object:
+    """Accept ``268435456``, ``"256m"``, ``"256MiB"`` or ``"1g"`` (binary units, as Docker does).
+
+    Anything that is not a size string is handed on unchanged, so pydantic
+    reports the type error with the field's name.
+    """
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            number, unit, _ = match.groups()
+            return int(float(number) * _UNITS[unit.lower()])
+    return value
+
+
+ByteCount = Annotated[int, BeforeValidator(parse_byte_count)]
+
+
+class TaskStatus(str, enum.Enum):
+    """How a task ended. See :data:`faber_ray.status.STATUS_PRECEDENCE` for ties."""
+
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    TIMEOUT = "TIMEOUT"
+    MEMORY_LIMIT_EXCEEDED = "MEMORY_LIMIT_EXCEEDED"
+    CPU_LIMIT_EXCEEDED = "CPU_LIMIT_EXCEEDED"
+    OUTPUT_LIMIT_EXCEEDED = "OUTPUT_LIMIT_EXCEEDED"
+    CANCELLED = "CANCELLED"
+    ERROR = "ERROR"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class ResourceLimits(_Model):
+    """Per-task limits. A field left ``None`` takes the ``ExecutorConfig`` default."""
+
+    timeout: float | None = Field(default=None, description="Wall-clock seconds.")
+    cpu_time: float | None = Field(
+        default=None, description="CPU seconds summed over every process in the sandbox."
+    )
+    memory: ByteCount | None = Field(default=None, description="Bytes of memory (no swap).")
+    max_processes: int | None = Field(default=None, description="Processes and threads at once.")
+    max_output: ByteCount | None = Field(default=None, description="Bytes kept per stream.")
+    disk: ByteCount | None = Field(default=None, description="Bytes of writable space.")
+
+
+class Task(_Model):
+    """One command to run in its own sandbox."""
+
+    command: str
+    args: list[str] | None = None
+    env: dict[str, str] | None = None
+    files: dict[str, str | bytes] | None = None
+    stdin: str | bytes | None = None
+    image: str | None = None
+    limits: ResourceLimits | None = None
+    network: bool = False
+
+    def argv(self) -> list[str]:
+        """The full command line: ``command`` followed by ``args``."""
+        return [self.command, *(self.args or [])]
+
+
+class ResourceUsage(_Model):
+    """What a task consumed, read from its container's cgroup."""
+
+    wall_time: float = 0.0
+    cpu_time: float = 0.0
+    peak_memory: int = 0
+    peak_processes: int = 0
+    startup_time: float = Field(
+        default=0.0, description="Seconds from container create to process start."
+    )
+    stdout_bytes: int = Field(default=0, description="Bytes the task wrote to stdout, kept or not.")
+    stderr_bytes: int = Field(default=0, description="Bytes the task wrote to stderr, kept or not.")
+
+
+class TaskResult(_Model):
+    """Everything known about one execution."""
+
+    execution_id: str
+    status: TaskStatus
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    resource_usage: ResourceUsage = Field(default_factory=ResourceUsage)
+    resource_limits_exceeded: list[str] = Field(default_factory=list)
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    node_id: str = ""
+    image: str = ""
+    attempts: int = Field(default=1, description="Runs it took, counting infrastructure retries.")
+
+
+class ExecutionStatistics(_Model):
+    """A snapshot of the executor's counters."""
+
+    total: int = 0
+    by_status: dict[str, int] = Field(default_factory=dict)
+    wall_time_mean: float = 0.0
+    wall_time_p50: float = 0.0
+    wall_time_p95: float = 0.0
+    throughput: float = Field(default=0.0, description="Finished tasks per second since the first.")
+    queued: int = 0
+    running: int = 0

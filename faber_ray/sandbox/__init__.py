@@ -1,0 +1,7 @@
+"""The Docker layer: create, limit, feed, watch and remove one container per task. No Ray here."""
+
+from faber_ray.sandbox.engine import connect
+from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes
+from faber_ray.sandbox.runner import SandboxRunner, new_execution_id
+
+__all__ = ["SandboxRunner", "connect", "list_sandboxes", "new_execution_id", "reap_sandboxes"]

@@ -1,0 +1,43 @@
+"""Remove sandboxes that a dead process left behind.
+
+A worker killed with SIGKILL cannot clean up, and its containers keep
+running; only their labels can find them again.
+"""
+
+from __future__ import annotations
+
+import docker
+import docker.errors
+
+from faber_ray.sandbox.engine import docker_errors
+from faber_ray.sandbox.runner import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID
+
+__all__ = ["list_sandboxes", "reap_sandboxes"]
+
+
+def list_sandboxes(client: docker.DockerClient, node_id: str | None = None) -> list[dict[str, str]]:
+    """The faber-ray containers on this engine (of ``node_id`` only, if given), running or not."""
+    labels = [LABEL] if node_id is None else [LABEL, f"{LABEL_NODE_ID}={node_id}"]
+    with docker_errors(image="", runtime=None):
+        found = client.api.containers(all=True, filters={"label": labels})
+    return [
+        {"id": item["Id"], "execution_id": item["Labels"].get(LABEL_EXECUTION_ID, ""), "state": item["State"]}
+        for item in found
+    ]
+
+
+def reap_sandboxes(
+    client: docker.DockerClient, node_id: str | None = None, *, keep: set[str] | frozenset[str] = frozenset()
+) -> int:
+    """Force-remove faber-ray containers (of ``node_id`` only, if given), except those whose
+    execution id is in ``keep``; returns how many were removed."""
+    removed = 0
+    for sandbox in list_sandboxes(client, node_id):
+        if sandbox["execution_id"] in keep:
+            continue
+        try:
+            client.api.remove_container(sandbox["id"], force=True)
+            removed += 1
+        except docker.errors.NotFound:
+            pass
+    return removed
