@@ -10,7 +10,9 @@ import docker
 import docker.errors
 
 from faber_ray.sandbox.engine import docker_errors
-from faber_ray.sandbox.runner import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID
+from collections.abc import Callable
+
+from faber_ray.sandbox.runner import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER
 
 __all__ = ["list_sandboxes", "reap_sandboxes"]
 
@@ -21,19 +23,28 @@ def list_sandboxes(client: docker.DockerClient, node_id: str | None = None) -> l
     with docker_errors(image="", runtime=None):
         found = client.api.containers(all=True, filters={"label": labels})
     return [
-        {"id": item["Id"], "execution_id": item["Labels"].get(LABEL_EXECUTION_ID, ""), "state": item["State"]}
+        {
+            "id": item["Id"],
+            "execution_id": item["Labels"].get(LABEL_EXECUTION_ID, ""),
+            "node_id": item["Labels"].get(LABEL_NODE_ID, ""),
+            "owner": item["Labels"].get(LABEL_OWNER, ""),
+            "state": item["State"],
+        }
         for item in found
     ]
 
 
 def reap_sandboxes(
-    client: docker.DockerClient, node_id: str | None = None, *, keep: set[str] | frozenset[str] = frozenset()
+    client: docker.DockerClient,
+    node_id: str | None = None,
+    *,
+    only: Callable[[dict[str, str]], bool] | None = None,
 ) -> int:
-    """Force-remove faber-ray containers (of ``node_id`` only, if given), except those whose
-    execution id is in ``keep``; returns how many were removed."""
+    """Force-remove faber-ray containers (of ``node_id`` only, if given, and only those
+    ``only(sandbox)`` accepts, if given); returns how many were removed."""
     removed = 0
     for sandbox in list_sandboxes(client, node_id):
-        if sandbox["execution_id"] in keep:
+        if only is not None and not only(sandbox):
             continue
         try:
             client.api.remove_container(sandbox["id"], force=True)

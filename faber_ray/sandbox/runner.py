@@ -36,13 +36,15 @@ from faber_ray.sandbox.engine import connect, docker_errors
 from faber_ray.sandbox.streams import CappedBuffer, pump_frames, raw_socket
 from faber_ray.status import ExecutionFacts, decide_status
 
-__all__ = ["LABEL", "LABEL_EXECUTION_ID", "LABEL_NODE_ID", "SandboxRunner", "new_execution_id"]
+__all__ = ["LABEL", "LABEL_EXECUTION_ID", "LABEL_NODE_ID", "LABEL_OWNER", "SandboxRunner", "new_execution_id"]
 
 log = logging.getLogger(__name__)
 
 LABEL = "faber-ray"
 LABEL_EXECUTION_ID = "faber-ray.execution-id"
 LABEL_NODE_ID = "faber-ray.node-id"
+#: Who started the container (a worker actor's name), so a successor can reap it.
+LABEL_OWNER = "faber-ray.owner"
 
 STAGING_MOUNT = "/.faber-ray-files"
 SAMPLE_INTERVAL = 0.1
@@ -76,11 +78,13 @@ class SandboxRunner:
         config: ExecutorConfig | None = None,
         *,
         node_id: str = "",
+        owner: str = "",
         client: docker.DockerClient | None = None,
         staging_root: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config or ExecutorConfig()
         self.node_id = node_id
+        self.owner = owner
         self.client = client or connect(self.config.docker_host)
         self.staging_root = Path(
             staging_root or os.environ.get("FABER_RAY_STAGING_DIR") or Path(tempfile.gettempdir()) / "faber-ray"
@@ -278,7 +282,8 @@ class SandboxRunner:
             stdin_open=True,
             tty=False,
             network_disabled=not task.network,
-            labels={LABEL: "1", LABEL_EXECUTION_ID: execution.execution_id, LABEL_NODE_ID: self.node_id},
+            labels={LABEL: "1", LABEL_EXECUTION_ID: execution.execution_id, LABEL_NODE_ID: self.node_id,
+                    LABEL_OWNER: self.owner},
             host_config=host_config,
         )
         return str(created["Id"])
