@@ -6,6 +6,7 @@ the output, a status and the measured usage. The public surface is exactly
 what ``__all__`` lists.
 """
 
+from faber_ray.actors import TaskExecutor
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import (
     ConfigurationError,
@@ -47,6 +48,7 @@ __all__ = [
     "SecurityPolicyError",
     "Task",
     "TaskResult",
+    "TaskExecutor",
     "TaskStatus",
     "TaskValidationError",
     "__version__",

@@ -91,7 +91,9 @@ class SandboxRunner:
         )
         self._cgroup_parents = self.client.info().get("CgroupDriver") == "cgroupfs"
         self._active: dict[str, _Execution] = {}
+        self._cancel_pending: set[str] = set()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
 
     # Public ------------------------------------------------------------------
 
@@ -99,22 +101,39 @@ class SandboxRunner:
         """Run ``task`` (already validated) to completion and return its result. Never raises."""
         execution = _Execution(execution_id or new_execution_id())
         with self._lock:
+            execution.cancelled = execution.execution_id in self._cancel_pending
+            self._cancel_pending.discard(execution.execution_id)
             self._active[execution.execution_id] = execution
         try:
             return self._run(task, execution)
         finally:
             with self._lock:
                 self._active.pop(execution.execution_id, None)
+                if not self._active:
+                    self._idle.notify_all()
 
-    def cancel(self, execution_id: str) -> bool:
-        """Kill a running task so that it ends ``CANCELLED``; False if it is not running here."""
+    def cancel(self, execution_id: str, *, before_start: bool = False) -> bool:
+        """Kill a running task so that it ends ``CANCELLED``; False if it is not running here.
+
+        With ``before_start`` an id that is not running yet is remembered, and
+        its ``run`` will end ``CANCELLED`` without starting a container; this
+        closes the race between handing a task over and cancelling it.
+        """
         with self._lock:
             execution = self._active.get(execution_id)
+            if execution is None and before_start:
+                self._cancel_pending.add(execution_id)
+                return True
         if execution is None:
             return False
         execution.cancelled = True
         self._kill(execution)
         return True
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no task runs here (True) or ``timeout`` passes (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._active, timeout)
 
     def running(self) -> list[str]:
         """Execution ids running now."""
@@ -133,6 +152,9 @@ class SandboxRunner:
         staging: Path | None = None
         watcher: threading.Thread | None = None
         try:
+            if execution.cancelled:
+                facts.cancelled = True
+                return self._result(task, execution, facts, usage, stdout, stderr, image)
             with docker_errors(image, self.config.runtime):
                 staging = self._stage_files(task, execution.execution_id)
                 created_at = time.monotonic()
@@ -150,6 +172,9 @@ class SandboxRunner:
                 try:
                     if not self._start(container_id, task, facts, stderr):
                         return self._result(task, execution, facts, usage, stdout, stderr, image)
+                    if execution.cancelled:
+                        # cancel() came between create and start: its kill found nothing running.
+                        self._kill(execution)
                     usage.startup_time = time.monotonic() - created_at
                     watcher = threading.Thread(
                         target=self._watch, args=(execution, cgroup, limits), name=f"watch-{container_id[:12]}",
@@ -230,12 +255,17 @@ class SandboxRunner:
         self.staging_root.mkdir(mode=0o755, parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{execution_id}-", dir=self.staging_root))
         staging.chmod(0o755)
-        for relative, content in task.files.items():
-            target = staging / relative
-            for parent in reversed(target.relative_to(staging).parents[:-1]):
-                (staging / parent).mkdir(mode=0o755, exist_ok=True)
-            target.write_bytes(content.encode() if isinstance(content, str) else content)
-            target.chmod(0o755)
+        try:
+            for relative, content in task.files.items():
+                target = staging / relative
+                for parent in reversed(target.relative_to(staging).parents[:-1]):
+                    (staging / parent).mkdir(mode=0o755, exist_ok=True)
+                target.write_bytes(content.encode() if isinstance(content, str) else content)
+                target.chmod(0o755)
+        except BaseException:
+            # _run only learns the directory on success, so a failure here must remove it.
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return staging
 
     def _create(
@@ -373,6 +403,9 @@ class SandboxRunner:
                 self.client.api.remove_container(execution.container_id, force=True)
             except docker.errors.NotFound:
                 pass
+            except docker.errors.APIError as error:
+                if error.status_code != 409:  # 409: a reaper is already removing it
+                    log.warning("could not remove container %s: %s; the reaper will", execution.container_id, error)
             except docker.errors.DockerException as error:
                 log.warning("could not remove container %s: %s; the reaper will", execution.container_id, error)
         cgroup.remove()

@@ -1,0 +1,137 @@
+"""``TaskExecutor``: the front door. It validates, hands batches to the Scheduler and answers queries.
+
+Ownership: the refs that ``submit`` returns are created by the executor actor,
+so the executor owns them. They stay valid for as long as the executor lives;
+if it dies, ``ray.get`` on them raises ``OwnerDiedError``. That is why the
+executor and the other control actors are pinned hard to the creating node
+(the head node, for ``faber-ray start``), which no autoscaler removes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import ray
+from ray.exceptions import RayTaskError
+
+from faber_ray import metrics
+from faber_ray.actors.collector import ResultCollector
+from faber_ray.actors.monitor import Monitor
+from faber_ray.actors.options import ActorNames, control_options
+from faber_ray.actors.scheduler import Scheduler
+from faber_ray.config import ExecutorConfig
+from faber_ray.errors import ExecutorError
+from faber_ray.models import ExecutionStatistics, Task, TaskResult
+from faber_ray.sandbox.runner import new_execution_id
+from faber_ray.validation import validate_batch
+
+__all__ = ["TaskExecutor"]
+
+
+def _unwrap(error: RayTaskError) -> BaseException:
+    """The ExecutorError a child actor raised, so callers see one level of wrapping, not two."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, ExecutorError) else error
+
+
+@ray.remote
+class TaskExecutor:
+    """Creates and owns the Scheduler, Monitor and ResultCollector, all pinned to this node."""
+
+    def __init__(self, config: ExecutorConfig | Mapping[str, Any] | None = None, tag: str | None = None) -> None:
+        if config is None:
+            config = ExecutorConfig()
+        elif not isinstance(config, ExecutorConfig):
+            config = ExecutorConfig.build(config)
+        self._config = config
+        self._names = ActorNames(uuid.uuid4().hex[:6] if tag is None else tag)
+        node = ray.get_runtime_context().get_node_id()
+        self._monitor = (
+            Monitor.options(**control_options("monitor", self._names.monitor, node)).remote()
+            if config.enable_monitoring
+            else None
+        )
+        self._collector = ResultCollector.options(**control_options("collector", self._names.collector, node)).remote(
+            config.result_cache_size
+        )
+        self._scheduler = Scheduler.options(**control_options("scheduler", self._names.scheduler, node)).remote(
+            config, self._names, self._monitor, self._collector
+        )
+        self._started = self._scheduler.start.remote()
+
+    async def _ready(self) -> None:
+        try:
+            await self._started
+        except RayTaskError as error:
+            raise _unwrap(error) from None
+
+    async def _accept(self, tasks: list[Task | Mapping[str, Any]]) -> list[tuple[str, Task, int]]:
+        """Validate and admit a whole batch, or refuse it whole."""
+        await self._ready()
+        try:
+            checked = validate_batch(tasks, self._config)
+            memories = [self._config.resolve_limits(task.limits).memory for task in checked]
+            await self._scheduler.check.remote(memories)
+        except ExecutorError as error:
+            metrics.tasks_refused(len(tasks) if hasattr(tasks, "__len__") else 1, type(error).__name__)
+            raise
+        except RayTaskError as error:
+            cause = _unwrap(error)
+            metrics.tasks_refused(len(tasks), type(cause).__name__)
+            raise cause from None
+        metrics.tasks_submitted(len(checked))
+        self._collector.mark_submitted.remote()
+        return [(new_execution_id(), task, memory) for task, memory in zip(checked, memories)]
+
+    async def submit(self, tasks: list[Task | Mapping[str, Any]]) -> list[ray.ObjectRef]:
+        """Queue ``tasks`` and return at once: one ref per task, resolving to its TaskResult."""
+        items = await self._accept(tasks)
+        refs = [self._scheduler.result.remote(execution_id) for execution_id, _, _ in items]
+        self._scheduler.enqueue.remote(items)
+        return refs
+
+    async def execute(self, tasks: list[Task | Mapping[str, Any]]) -> list[TaskResult]:
+        """Run ``tasks`` and return their results in input order."""
+        refs = await self.submit(tasks)
+        return list(await asyncio.gather(*refs))
+
+    async def get_result(self, execution_id: str) -> TaskResult | None:
+        """A finished result from the cache; None if unknown or evicted."""
+        return await self._collector.get.remote(execution_id)
+
+    async def cancel(self, execution_id: str) -> bool:
+        await self._ready()
+        return await self._scheduler.cancel.remote(execution_id)
+
+    async def stats(self) -> ExecutionStatistics:
+        counts = await self._scheduler.counts.remote()
+        return await self._collector.stats.remote(counts["queued"], counts["running"])
+
+    async def cluster(self) -> dict[str, Any]:
+        """Per node: its workers, slots in use and the latest usage the Monitor saw."""
+        await self._ready()
+        view = await self._scheduler.cluster.remote()
+        usage = await self._monitor.snapshot.remote() if self._monitor is not None else {}
+        for node_id, node in view["nodes"].items():
+            node["usage"] = usage.get(node_id, {})
+        return view
+
+    async def cache_info(self) -> dict[str, int]:
+        return await self._collector.cache_info.remote()
+
+    async def config(self) -> ExecutorConfig:
+        return self._config
+
+    async def shutdown(self) -> int:
+        """Stop the workers and remove every container they started; returns how many were removed."""
+        try:
+            removed = await self._scheduler.shutdown.remote()
+        except RayTaskError as error:
+            raise _unwrap(error) from None
+        for actor in (self._scheduler, self._monitor, self._collector):
+            if actor is not None:
+                ray.kill(actor, no_restart=True)
+        return removed

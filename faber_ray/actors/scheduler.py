@@ -1,0 +1,402 @@
+"""``Scheduler``: owns the queue and hands tasks to free worker slots.
+
+It dispatches only into free slots, so nothing piles up in actor mailboxes;
+a batch bigger than the queue waits for room instead of being dropped. Every
+accepted task ends in exactly one result: its own, ``CANCELLED``, or
+``ERROR`` naming the fault once infrastructure retries are used up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Any
+
+import ray
+from ray.exceptions import RayError, RayTaskError
+
+from faber_ray import metrics
+from faber_ray.actors.options import SANDBOX_RESOURCE, ActorNames, worker_options
+from faber_ray.actors.worker import SandboxWorker
+from faber_ray.config import ExecutorConfig
+from faber_ray.errors import ResourceLimitError, SandboxError
+from faber_ray.models import Task, TaskResult, TaskStatus
+from faber_ray.scheduling.ledger import CapacityLedger
+from faber_ray.scheduling.placement import Placement
+from faber_ray.scheduling.queue import QueuedTask, TaskQueue
+
+__all__ = ["Scheduler", "sandbox_nodes"]
+
+log = logging.getLogger(__name__)
+
+#: How often membership is re-read to find joined and lost nodes. Lost workers
+#: are also noticed at once, when a call to them fails.
+NODE_REFRESH_SECONDS = 2.0
+WORKER_START_TIMEOUT = 120.0
+
+
+def sandbox_nodes(nodes: list[dict[str, Any]]) -> list[str]:
+    """Alive nodes that host sandboxes: those advertising ``faber_ray_sandbox``, or all if none does."""
+    alive = [node for node in nodes if node.get("Alive")]
+    marked = [node for node in alive if node.get("Resources", {}).get(SANDBOX_RESOURCE)]
+    return [node["NodeID"] for node in (marked or alive)]
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
+@ray.remote
+class Scheduler:
+    def __init__(self, config: ExecutorConfig, names: ActorNames, monitor: Any | None, collector: Any) -> None:
+        self._config = config
+        self._names = names
+        self._monitor = monitor if config.enable_monitoring else None
+        self._collector = collector
+        self._queue = TaskQueue(config.queue_size)
+        self._placement = Placement(config.max_concurrent_tasks)
+        self._ledger = CapacityLedger()  # capacities always; reservations when there is no Monitor
+        self._slots = math.ceil(config.max_concurrent_tasks / config.worker_pool_size)
+        self._workers: dict[str, Any] = {}
+        self._worker_home: dict[str, tuple[str, int]] = {}  # name -> (node, index)
+        self._node_errors: dict[str, str] = {}
+        self._futures: dict[str, asyncio.Future[TaskResult]] = {}
+        self._inflight: dict[str, QueuedTask] = {}
+        self._cancelled: set[str] = set()
+        self._waiting = 0
+        self._closed = False
+        self._room: asyncio.Condition | None = None
+        self._wake: asyncio.Event | None = None
+        self._sync_lock: asyncio.Lock | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # Lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> dict[str, Any]:
+        """Start workers on every sandbox node, then the dispatch and membership loops."""
+        self._room, self._wake, self._sync_lock = asyncio.Condition(), asyncio.Event(), asyncio.Lock()
+        await self._sync_nodes()
+        if not self._workers:
+            reasons = "; ".join(f"node {node[:8]}: {why}" for node, why in self._node_errors.items())
+            raise SandboxError(f"no node could start a SandboxWorker ({reasons or 'no alive node'})")
+        self._spawn(self._dispatch_loop())
+        self._spawn(self._membership_loop())
+        return self.cluster()
+
+    async def shutdown(self) -> int:
+        """Cancel what is queued, stop what runs, remove every container; returns containers removed."""
+        self._closed = True
+        for item in self._queue.drain():
+            self._finish(self._cancelled_result(item, "the executor was shut down before the task started"))
+        await self._notify_room()
+        for execution_id in list(self._inflight):
+            self._cancelled.add(execution_id)
+        removed = 0
+        calls = [handle.shutdown.remote() for handle in self._workers.values()]
+        for outcome in await asyncio.gather(*calls, return_exceptions=True):
+            removed += outcome if isinstance(outcome, int) else 0
+        runs = [task for task in self._background if task.get_name().startswith("run-")]
+        await asyncio.gather(*runs, return_exceptions=True)
+        for handle in self._workers.values():
+            ray.kill(handle, no_restart=True)
+        self._workers.clear()
+        for task in self._background:
+            task.cancel()
+        return removed
+
+    def _spawn(self, coroutine: Any, name: str | None = None) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # Admission -----------------------------------------------------------------
+
+    def check(self, memories: list[int]) -> None:
+        """Refuse a batch whose task can never fit: its memory exceeds every node's sandbox capacity."""
+        largest = self._ledger.largest_capacity()
+        for index, memory in enumerate(memories):
+            if memory > largest:
+                raise ResourceLimitError(
+                    f"{memory} bytes of memory can never fit: the largest node offers sandboxes {largest}",
+                    task_index=index,
+                    field="limits.memory",
+                )
+
+    async def enqueue(self, items: list[tuple[str, Task, int]]) -> None:
+        """Queue ``(execution_id, task, memory)`` items in order, waiting for room as needed."""
+        assert self._room is not None and self._wake is not None
+        for execution_id, task, memory in items:
+            self._future(execution_id)
+            self._waiting += 1
+            try:
+                async with self._room:
+                    await self._room.wait_for(lambda: self._queue.has_room() or self._closed)
+            finally:
+                self._waiting -= 1
+            item = QueuedTask(execution_id, task, memory)
+            if execution_id in self._cancelled or self._closed:
+                reason = None if execution_id in self._cancelled else "the executor was shut down"
+                self._finish(self._cancelled_result(item, reason))
+                continue
+            self._queue.push(item)
+            self._wake.set()
+        metrics.queue_depth(len(self._queue))
+
+    async def result(self, execution_id: str) -> TaskResult:
+        """Resolve when ``execution_id`` ends; the refs of these calls are the execution handles."""
+        try:
+            return await self._future(execution_id)
+        finally:
+            self._futures.pop(execution_id, None)
+
+    async def cancel(self, execution_id: str) -> bool:
+        """Queued: never starts. Running: killed. Either way the result is CANCELLED."""
+        item = self._queue.remove(execution_id)
+        if item is not None:
+            self._finish(self._cancelled_result(item))
+            await self._notify_room()
+            return True
+        if execution_id in self._inflight:
+            self._cancelled.add(execution_id)
+            worker = self._placement.worker_of(execution_id)
+            handle = self._workers.get(worker) if worker else None
+            if handle is not None:
+                try:
+                    await handle.cancel.remote(execution_id)
+                except RayError:
+                    pass  # the worker died; the retry path sees the cancel mark
+            return True
+        if execution_id in self._futures:  # waiting for room, or between a fault and its retry
+            self._cancelled.add(execution_id)
+            return True
+        return False
+
+    # Dispatch ------------------------------------------------------------------
+
+    def _future(self, execution_id: str) -> asyncio.Future[TaskResult]:
+        future = self._futures.get(execution_id)
+        if future is None:
+            future = self._futures[execution_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def _notify_room(self) -> None:
+        assert self._room is not None
+        async with self._room:
+            self._room.notify_all()
+
+    async def _dispatch_loop(self) -> None:
+        assert self._wake is not None
+        while not self._closed:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._dispatch_ready()
+            except Exception:  # noqa: BLE001 - the loop must survive any one bad step
+                log.exception("dispatch step failed")
+
+    async def _dispatch_ready(self) -> None:
+        while len(self._queue) and not self._closed:
+            nodes = self._placement.preferred_nodes()
+            item = self._queue.peek()
+            if not nodes or item is None:
+                return
+            node = await self._reserve(item, nodes)
+            if node is None:
+                return  # fits somewhere, but not now: wait for a release
+            worker = self._placement.worker_for(node)
+            if self._queue.peek() is not item or worker is None:
+                self._release(item.execution_id)  # changed while we waited on the Monitor
+                continue
+            self._queue.pop()
+            item.attempts += 1
+            self._placement.assign(worker, item.execution_id)
+            self._inflight[item.execution_id] = item
+            self._spawn(self._run(item, worker, node), name=f"run-{item.execution_id}")
+            metrics.running_on_node(node, self._placement.running_on(node))
+            await self._notify_room()
+        metrics.queue_depth(len(self._queue))
+
+    async def _reserve(self, item: QueuedTask, nodes: list[str]) -> str | None:
+        if self._monitor is not None:
+            try:
+                return await self._monitor.admit.remote(item.execution_id, item.memory, nodes)
+            except RayError as error:
+                log.error("Monitor unreachable (%s); admitting from the local ledger", _short(error))
+                self._monitor = None
+        return self._ledger.reserve(item.execution_id, item.memory, nodes)
+
+    def _release(self, execution_id: str) -> None:
+        if self._monitor is not None:
+            self._monitor.release.remote(execution_id)
+        else:
+            self._ledger.release(execution_id)
+
+    async def _run(self, item: QueuedTask, worker: str, node: str) -> None:
+        execution_id = item.execution_id
+        result: TaskResult | None = None
+        try:
+            handle = self._workers[worker]
+            result = await handle.run.remote(execution_id, item.task, item.attempts)
+        except RayTaskError as error:  # the worker's own code failed: not a fault to retry
+            result = self._error_result(item, node, f"the worker failed while running the task: {_short(error)}")
+        except (RayError, KeyError) as error:
+            self._worker_lost(worker, error)
+            result = self._after_fault(item, worker, node, error)
+        finally:
+            self._placement.release(execution_id)
+            self._inflight.pop(execution_id, None)
+            self._release(execution_id)
+            metrics.running_on_node(node, self._placement.running_on(node))
+            assert self._wake is not None
+            self._wake.set()
+        if result is not None:
+            self._finish(result)
+
+    def _after_fault(self, item: QueuedTask, worker: str, node: str, error: BaseException) -> TaskResult | None:
+        """Retry a task lost to an infrastructure fault, or end it with a result that says why."""
+        if item.execution_id in self._cancelled:
+            return self._cancelled_result(item)
+        cause = f"worker {worker} on node {node[:8]} was lost ({_short(error)})"
+        if item.attempts <= self._config.max_infra_retries:
+            log.warning("%s; retrying task %s", cause, item.execution_id)
+            metrics.infra_retry(node)
+            self._queue.push_front(item)
+            return None
+        return self._error_result(
+            item, node, f"{cause}; no infrastructure retries left ({self._config.max_infra_retries} allowed)"
+        )
+
+    def _finish(self, result: TaskResult) -> None:
+        self._cancelled.discard(result.execution_id)
+        future = self._futures.get(result.execution_id)
+        if future is not None and not future.done():
+            future.set_result(result)
+        self._collector.add.remote(result)
+        usage = result.resource_usage
+        metrics.task_finished(result.status.value, result.node_id[:8], usage.wall_time, usage.startup_time)
+
+    def _cancelled_result(self, item: QueuedTask, reason: str | None = None) -> TaskResult:
+        return TaskResult(
+            execution_id=item.execution_id,
+            status=TaskStatus.CANCELLED,
+            error=reason,
+            image=item.task.image or self._config.default_image,
+            attempts=item.attempts,
+        )
+
+    def _error_result(self, item: QueuedTask, node: str, error: str) -> TaskResult:
+        return TaskResult(
+            execution_id=item.execution_id,
+            status=TaskStatus.ERROR,
+            error=error,
+            node_id=node,
+            image=item.task.image or self._config.default_image,
+            attempts=item.attempts,
+        )
+
+    # Workers and nodes -----------------------------------------------------------
+
+    def _worker_lost(self, name: str, error: BaseException) -> None:
+        """Forget a dead worker once, and start a replacement if its node is still alive."""
+        if name not in self._workers:
+            return
+        log.warning("worker %s lost: %s", name, _short(error))
+        self._workers.pop(name)
+        self._placement.remove_worker(name)
+        node, index = self._worker_home[name]
+        if not self._closed:
+            self._spawn(self._replace(name, node, index))
+
+    async def _replace(self, name: str, node: str, index: int) -> None:
+        if node in sandbox_nodes(ray.nodes()):
+            await self._start_worker(node, index)
+        else:
+            await self._forget_node(node)
+        # Whatever the dead worker left running is removed by a live worker that
+        # shares its engine (on a real cluster, the replacement on the same node).
+        for handle in list(self._workers.values())[:1]:
+            try:
+                await handle.reap_orphans.remote()
+            except RayError:
+                pass
+
+    async def _membership_loop(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(NODE_REFRESH_SECONDS)
+            try:
+                await self._sync_nodes()
+            except Exception:  # noqa: BLE001
+                log.exception("membership refresh failed")
+
+    async def _sync_nodes(self) -> None:
+        assert self._sync_lock is not None
+        async with self._sync_lock:
+            alive = set(sandbox_nodes(ray.nodes()))
+            known = self._placement.nodes() | {node for node, _ in self._worker_home.values()}
+            for node in known - alive:
+                await self._forget_node(node)
+            new = [node for node in alive if node not in known and node not in self._node_errors]
+            starts = [self._start_worker(node, index) for node in new for index in range(self._config.worker_pool_size)]
+            await asyncio.gather(*starts)
+
+    async def _forget_node(self, node: str) -> None:
+        for name in [n for n, (home, _) in self._worker_home.items() if home == node]:
+            self._worker_home.pop(name, None)
+            self._workers.pop(name, None)
+            self._placement.remove_worker(name)
+        self._ledger.remove_node(node)
+        if self._monitor is not None:
+            self._monitor.remove_node.remote(node)
+
+    async def _start_worker(self, node: str, index: int) -> None:
+        name = self._names.worker(node, index)
+        self._worker_home[name] = (node, index)
+        handle = None
+        for _ in range(50):  # a dead predecessor's name is released a moment after its death
+            try:
+                handle = SandboxWorker.options(**worker_options(name, node, self._slots)).remote(
+                    self._config, name, self._monitor
+                )
+                break
+            except ValueError:
+                await asyncio.sleep(0.1)
+        if handle is None:
+            self._node_errors[node] = f"the actor name {name} stayed taken"
+            return
+        try:
+            info = await asyncio.wait_for(handle.ready.remote(), WORKER_START_TIMEOUT)
+        except (RayError, asyncio.TimeoutError) as error:
+            self._node_errors[node] = _short(error)
+            self._worker_home.pop(name, None)
+            log.error("worker %s could not start on node %s: %s", name, node[:8], _short(error))
+            return
+        if self._closed:
+            ray.kill(handle, no_restart=True)
+            return
+        self._workers[name] = handle
+        self._placement.add_worker(name, node, self._slots)
+        self._ledger.set_capacity(node, info["memory_capacity"])
+        if self._monitor is not None:
+            self._monitor.set_capacity.remote(node, info["memory_capacity"])
+        assert self._wake is not None
+        self._wake.set()
+
+    # Views ---------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        return {"queued": len(self._queue) + self._waiting, "running": self._placement.running}
+
+    def cluster(self) -> dict[str, Any]:
+        nodes: dict[str, Any] = {}
+        for worker in self._placement.workers():
+            node = nodes.setdefault(
+                worker.node_id,
+                {"workers": [], "slots": 0, "slots_in_use": 0, "memory_capacity": self._ledger.capacity(worker.node_id)},
+            )
+            node["workers"].append({"name": worker.name, "slots": worker.slots, "running": len(worker.running)})
+            node["slots"] += worker.slots
+            node["slots_in_use"] += len(worker.running)
+        return {"nodes": nodes, "unavailable_nodes": dict(self._node_errors), **self.counts()}

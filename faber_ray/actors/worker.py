@@ -1,0 +1,112 @@
+"""``SandboxWorker``: launches containers on its own node through the sandbox core."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import ray
+
+from faber_ray.actors.options import NAMESPACE
+from faber_ray.config import ExecutorConfig
+from faber_ray.models import Task, TaskResult
+from faber_ray.sandbox.reaper import reap_sandboxes
+from faber_ray.sandbox.runner import SandboxRunner
+from faber_ray.scheduling.usage import UsageReport
+
+__all__ = ["SandboxWorker", "actor_is_alive"]
+
+log = logging.getLogger(__name__)
+
+
+def actor_is_alive(name: str) -> bool:
+    """Whether a named faber-ray actor exists (a dead one's name is released)."""
+    try:
+        ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return False
+    return True
+
+
+@ray.remote
+class SandboxWorker:
+    """A threaded actor: each of its slots runs one blocking ``SandboxRunner.run`` at a time.
+
+    It reserves no CPU (the sandboxes have their own limits) and is pinned to
+    its node, because the containers it starts live on that node's engine.
+    """
+
+    def __init__(self, config: ExecutorConfig, name: str, monitor: Any | None = None) -> None:
+        self.name = name
+        self.node_id = ray.get_runtime_context().get_node_id()
+        self._runner = SandboxRunner(config, node_id=self.node_id, owner=name)
+        self._monitor = monitor if config.enable_monitoring else None
+        self._config = config
+        # A predecessor with this name, or any worker whose actor is gone, left
+        # these running: nobody else will ever remove them.
+        self.reaped_at_start = self.reap_orphans()
+
+    def ready(self) -> dict[str, Any]:
+        """Who and where this worker is, and how much memory its node offers sandboxes."""
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        capacity = self._config.node_sandbox_memory or int(total * 0.8)
+        return {
+            "name": self.name,
+            "node_id": self.node_id,
+            "memory_capacity": capacity,
+            "reaped_at_start": self.reaped_at_start,
+            "pid": os.getpid(),
+        }
+
+    def run(self, execution_id: str, task: Task, attempt: int = 1) -> TaskResult:
+        result = self._runner.run(task, execution_id)
+        result.attempts = attempt
+        if self._monitor is not None:
+            usage = result.resource_usage
+            self._monitor.report.remote(
+                UsageReport(
+                    node_id=self.node_id,
+                    worker=self.name,
+                    execution_id=execution_id,
+                    status=result.status.value,
+                    wall_time=usage.wall_time,
+                    cpu_time=usage.cpu_time,
+                    peak_memory=usage.peak_memory,
+                    running_on_worker=len(self._runner.running()),
+                )
+            )
+        return result
+
+    def cancel(self, execution_id: str) -> bool:
+        """Cancel a task handed to this worker, whether or not its container has started."""
+        return self._runner.cancel(execution_id, before_start=True)
+
+    def running(self) -> list[str]:
+        return self._runner.running()
+
+    def reap_orphans(self) -> int:
+        """Remove containers whose owning worker is this one's dead predecessor or no longer exists."""
+
+        # Only this cluster's containers (alive or dead nodes): another Ray
+        # cluster may share the Docker engine, and its workers are not ours to judge.
+        our_nodes = {node["NodeID"] for node in ray.nodes()}
+
+        def orphaned(sandbox: dict[str, str]) -> bool:
+            owner = sandbox["owner"]
+            if not owner or sandbox["node_id"] not in our_nodes:
+                return False
+            return owner == self.name or not actor_is_alive(owner)
+
+        removed = reap_sandboxes(self._runner.client, only=orphaned)
+        if removed:
+            log.warning("%s removed %d orphaned sandbox(es)", self.name, removed)
+        return removed
+
+    def shutdown(self, grace: float = 30.0) -> int:
+        """Cancel everything running here, let each run clean up after itself, then
+        remove whatever container of this worker is still left; returns how many that was."""
+        for execution_id in self._runner.running():
+            self._runner.cancel(execution_id)
+        self._runner.wait_idle(grace)
+        return reap_sandboxes(self._runner.client, only=lambda sandbox: sandbox["owner"] == self.name)

@@ -1,0 +1,70 @@
+"""The Scheduler's bounded FIFO of tasks waiting for a slot."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from faber_ray.models import Task
+
+__all__ = ["QueuedTask", "TaskQueue"]
+
+
+@dataclass
+class QueuedTask:
+    """A validated task with its id, its memory need and how often it has been run."""
+
+    execution_id: str
+    task: Task
+    memory: int
+    attempts: int = 0
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+
+class TaskQueue:
+    """FIFO with a capacity; retries go back to the front, ahead of newer work.
+
+    Retried tasks were already admitted once, so they may exceed the capacity
+    rather than be dropped.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self._items: OrderedDict[str, QueuedTask] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, execution_id: object) -> bool:
+        return execution_id in self._items
+
+    def has_room(self) -> bool:
+        return len(self._items) < self.capacity
+
+    def push(self, item: QueuedTask) -> None:
+        if not self.has_room():
+            raise OverflowError(f"queue is full ({self.capacity} tasks)")
+        self._items[item.execution_id] = item
+
+    def push_front(self, item: QueuedTask) -> None:
+        self._items[item.execution_id] = item
+        self._items.move_to_end(item.execution_id, last=False)
+
+    def peek(self) -> QueuedTask | None:
+        return next(iter(self._items.values()), None)
+
+    def pop(self) -> QueuedTask | None:
+        if not self._items:
+            return None
+        return self._items.popitem(last=False)[1]
+
+    def remove(self, execution_id: str) -> QueuedTask | None:
+        return self._items.pop(execution_id, None)
+
+    def drain(self) -> list[QueuedTask]:
+        items = list(self._items.values())
+        self._items.clear()
+        return items
