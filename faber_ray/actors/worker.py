@@ -45,7 +45,7 @@ class SandboxWorker:
         self._config = config
         # A predecessor with this name, or any worker whose actor is gone, left
         # these running: nobody else will ever remove them.
-        self.reaped_at_start = self.reap_orphans()
+        self.reaped_at_start = self.reap_orphans(include_predecessor=True)
 
     def ready(self) -> dict[str, Any]:
         """Who and where this worker is, and how much memory its node offers sandboxes."""
@@ -85,8 +85,13 @@ class SandboxWorker:
     def running(self) -> list[str]:
         return self._runner.running()
 
-    def reap_orphans(self) -> int:
-        """Remove containers whose owning worker is this one's dead predecessor or no longer exists."""
+    def reap_orphans(self, include_predecessor: bool = False) -> int:
+        """Remove containers whose owning worker no longer exists.
+
+        At start (``include_predecessor``) that includes containers labelled with
+        this worker's own name: they belong to a dead predecessor, since this
+        worker has not started any yet.
+        """
 
         # Only this cluster's containers (alive or dead nodes): another Ray
         # cluster may share the Docker engine, and its workers are not ours to judge.
@@ -96,7 +101,9 @@ class SandboxWorker:
             owner = sandbox["owner"]
             if not owner or sandbox["node_id"] not in our_nodes:
                 return False
-            return owner == self.name or not actor_is_alive(owner)
+            if owner == self.name:
+                return include_predecessor
+            return not actor_is_alive(owner)
 
         removed = reap_sandboxes(self._runner.client, only=orphaned)
         if removed:
