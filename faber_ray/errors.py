@@ -20,6 +20,7 @@ __all__ = [
     "SandboxError",
     "MonitoringError",
     "ConfigurationError",
+    "unwrap_error",
 ]
 
 
@@ -91,3 +92,13 @@ class MonitoringError(ExecutorError):
 
 class ConfigurationError(ExecutorError):
     """An ``ExecutorConfig`` value, file or environment variable is invalid."""
+
+
+def unwrap_error(error: BaseException) -> BaseException:
+    """The ``ExecutorError`` inside Ray's ``RayTaskError`` wrapper, if there is one.
+
+    Ray's wrapper already subclasses the cause, so ``except ExecutorError``
+    works on it; unwrapping gives the short message instead of Ray's traceback.
+    """
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, ExecutorError) else error

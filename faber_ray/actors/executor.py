@@ -23,18 +23,12 @@ from faber_ray.actors.monitor import Monitor
 from faber_ray.actors.options import ActorNames, control_options
 from faber_ray.actors.scheduler import Scheduler
 from faber_ray.config import ExecutorConfig
-from faber_ray.errors import ExecutorError
+from faber_ray.errors import ExecutorError, unwrap_error
 from faber_ray.models import ExecutionStatistics, Task, TaskResult
 from faber_ray.sandbox.runner import new_execution_id
 from faber_ray.validation import validate_batch
 
 __all__ = ["TaskExecutor"]
-
-
-def _unwrap(error: RayTaskError) -> BaseException:
-    """The ExecutorError a child actor raised, so callers see one level of wrapping, not two."""
-    cause = getattr(error, "cause", None)
-    return cause if isinstance(cause, ExecutorError) else error
 
 
 @ray.remote
@@ -66,7 +60,7 @@ class TaskExecutor:
         try:
             await self._started
         except RayTaskError as error:
-            raise _unwrap(error) from None
+            raise unwrap_error(error) from None
 
     async def _accept(self, tasks: list[Task | Mapping[str, Any]]) -> list[tuple[str, Task, int]]:
         """Validate and admit a whole batch, or refuse it whole."""
@@ -79,7 +73,7 @@ class TaskExecutor:
             metrics.tasks_refused(len(tasks) if hasattr(tasks, "__len__") else 1, type(error).__name__)
             raise
         except RayTaskError as error:
-            cause = _unwrap(error)
+            cause = unwrap_error(error)
             metrics.tasks_refused(len(tasks), type(cause).__name__)
             raise cause from None
         metrics.tasks_submitted(len(checked))
@@ -130,7 +124,7 @@ class TaskExecutor:
         try:
             removed = await self._scheduler.shutdown.remote()
         except RayTaskError as error:
-            raise _unwrap(error) from None
+            raise unwrap_error(error) from None
         for actor in (self._scheduler, self._monitor, self._collector):
             if actor is not None:
                 ray.kill(actor, no_restart=True)

@@ -175,7 +175,8 @@ class SandboxRunner:
                     if execution.cancelled:
                         # cancel() came between create and start: its kill found nothing running.
                         self._kill(execution)
-                    usage.startup_time = time.monotonic() - created_at
+                    started_at = time.monotonic()
+                    usage.startup_time = started_at - created_at
                     watcher = threading.Thread(
                         target=self._watch, args=(execution, cgroup, limits), name=f"watch-{container_id[:12]}",
                         daemon=True,
@@ -184,11 +185,14 @@ class SandboxRunner:
                     self._feed_stdin(sock, task.stdin)
                     sock.settimeout(limits.timeout + 60)
                     pump_frames(sock, stdout, stderr, lambda _name: self._output_overflow(execution))
+                    streamed_for = time.monotonic() - started_at
                 finally:
                     sock.close()
                 facts.exit_code = self.client.api.wait(container_id, timeout=60).get("StatusCode")
                 state = self.client.api.inspect_container(container_id)["State"]
-                usage.wall_time = _elapsed(state.get("StartedAt"), state.get("FinishedAt"))
+                # The engine's own timestamps are exact; some runtimes (gVisor) leave them
+                # equal, and then the time the output stream stayed open stands in.
+                usage.wall_time = _elapsed(state.get("StartedAt"), state.get("FinishedAt")) or streamed_for
                 if state.get("OOMKilled") or cgroup.oom_kills():
                     execution.limits_hit.add("memory")
         except ExecutorError as error:
@@ -279,6 +283,7 @@ class SandboxRunner:
             command = ["/bin/sh", "-c", f'cp -R {STAGING_MOUNT}/. . && exec "$@"', "faber-ray", *command]
         tmpfs_options = f"rw,nosuid,nodev,exec,size={limits.disk},mode=1777"
         cpu_backstop = math.ceil(limits.cpu_time) + 1
+        gvisor = config.runtime == "runsc"
         host_config = self.client.api.create_host_config(
             network_mode="bridge" if task.network else "none",
             read_only=True,
@@ -286,7 +291,10 @@ class SandboxRunner:
             mounts=mounts or None,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            pids_limit=limits.max_processes,
+            # gVisor's Sentry runs as host threads of the container, so a small
+            # pids limit kills the sandbox itself; there RLIMIT_NPROC (which gVisor
+            # counts per sandbox) caps the processes instead.
+            pids_limit=None if gvisor else limits.max_processes,
             mem_limit=limits.memory,
             memswap_limit=limits.memory,
             nano_cpus=int(config.sandbox_cpus * 1e9),
@@ -295,6 +303,8 @@ class SandboxRunner:
                 docker.types.Ulimit(name="fsize", soft=limits.disk, hard=limits.disk),
                 docker.types.Ulimit(name="core", soft=0, hard=0),
                 docker.types.Ulimit(name="cpu", soft=cpu_backstop, hard=cpu_backstop + 1),
+                *([docker.types.Ulimit(name="nproc", soft=limits.max_processes, hard=limits.max_processes)]
+                  if gvisor else []),
             ],
             runtime=config.runtime,
             cgroup_parent=f"/faber-ray/{execution.execution_id}" if self._cgroup_parents else None,

@@ -1,0 +1,119 @@
+"""The ``faber-ray`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from faber_ray.cli import commands
+from faber_ray.models import parse_byte_count
+
+__all__ = ["build_parser", "main"]
+
+_ADDRESS_HELP = "Ray address of a cluster with a shared executor (`auto`, or host:port); default: a private executor on a local Ray"
+
+
+def _bytes(value: str) -> int:
+    parsed = parse_byte_count(value)
+    if not isinstance(parsed, int) and not (isinstance(parsed, str) and parsed.isdigit()):
+        raise argparse.ArgumentTypeError(f"'{value}' is not a size; write e.g. 268435456, 256m or 1g")
+    return int(parsed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="faber-ray",
+        description="Run commands in locked-down Docker sandboxes, on one machine or a Ray cluster.",
+    )
+    sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="run one command in a sandbox", description="Run one command in a fresh sandbox. "
+        "Prints its stdout and stderr, then a status line on stderr, and exits with the command's exit code "
+        "(125 when the sandbox failed, 130 when cancelled).",
+        epilog="example: faber-ray run --timeout 5 --memory 256m -- python -c \"print('hi')\"",
+    )
+    run.add_argument("--image", help="sandbox image (default from the config: faber-ray/python:3)")
+    run.add_argument("--timeout", type=float, help="wall-clock seconds")
+    run.add_argument("--cpu-time", type=float, help="CPU seconds over all processes")
+    run.add_argument("--memory", type=_bytes, help="memory limit, e.g. 256m")
+    run.add_argument("--max-processes", type=int, help="processes and threads at once")
+    run.add_argument("--max-output", type=_bytes, help="bytes kept per stream, e.g. 1m")
+    run.add_argument("--disk", type=_bytes, help="writable space, e.g. 64m")
+    run.add_argument("--file", action="append", default=[], metavar="NAME=PATH",
+                     help="copy the local file PATH into the sandbox's working directory as NAME (repeatable)")
+    run.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable (repeatable)")
+    run.add_argument("--stdin", metavar="PATH", help="feed this file to the command's stdin (- for this terminal's stdin)")
+    run.add_argument("--network", action="store_true", help="allow network access (only if the config allows it)")
+    run.add_argument("--json", action="store_true", help="print the whole TaskResult as JSON instead")
+    run.add_argument("--address", help=_ADDRESS_HELP)
+    run.add_argument("--direct", action="store_true",
+                     help="skip Ray and run through the local Docker engine in this process (fastest for one-offs)")
+    run.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML (default: FABER_RAY_CONFIG, then FABER_RAY_* variables)")
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run")
+    run.set_defaults(func=commands.cmd_run)
+
+    batch = sub.add_parser(
+        "batch", help="run a JSONL file of tasks with live progress",
+        description="Run every task of a JSONL file (one Task object per line, e.g. "
+        '{"command": "python", "args": ["-c", "print(1)"]}). Results are written as JSON lines as they finish, '
+        "each with the task's line number, so an interrupted run keeps what it finished. A malformed line stops "
+        "the batch before anything runs, and every bad line is reported with its number.",
+    )
+    batch.add_argument("tasks", metavar="TASKS.jsonl", help="the task file (- for stdin)")
+    batch.add_argument("-o", "--output", metavar="RESULTS.jsonl", help="where results go (default: stdout)")
+    batch.add_argument("--address", help=_ADDRESS_HELP)
+    batch.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML for a private executor")
+    batch.add_argument("--no-progress", action="store_true", help="plain progress lines even on a terminal")
+    batch.set_defaults(func=commands.cmd_batch)
+
+    start = sub.add_parser("start", help="start the cluster's shared executor",
+                           description="Create the named, detached executor that every driver of the cluster can "
+                           "share (faber_ray.connect()). Harmless when one is already running.")
+    start.add_argument("--address", default="auto", help="Ray address (default: auto)")
+    start.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML")
+    start.set_defaults(func=commands.cmd_start)
+
+    stop = sub.add_parser("stop", help="stop the shared executor and remove its containers")
+    stop.add_argument("--address", default="auto", help="Ray address (default: auto)")
+    stop.set_defaults(func=commands.cmd_stop)
+
+    for name, func, text in (
+        ("stats", commands.cmd_stats, "the shared executor's statistics"),
+        ("cluster", commands.cmd_cluster, "the shared executor's nodes, workers and usage"),
+    ):
+        view = sub.add_parser(name, help=f"print {text}", description=f"Print {text}.")
+        view.add_argument("--address", default="auto", help="Ray address (default: auto)")
+        view.add_argument("--json", action="store_true", help="print JSON")
+        view.set_defaults(func=func)
+
+    images = sub.add_parser("images", help="manage the sandbox image")
+    images_sub = images.add_subparsers(dest="images_command", required=True, metavar="ACTION")
+    ensure = images_sub.add_parser("ensure", help="build the default image offline if it is missing",
+                                   description="Build the default sandbox image (Debian + python3, user 10001) "
+                                   "with debootstrap and docker import, with no registry. Does nothing if it exists.")
+    ensure.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    ensure.add_argument("--name", help="image name (default: the config's default_image)")
+    ensure.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML")
+    ensure.set_defaults(func=commands.cmd_images)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "command", None) and args.command[:1] == ["--"]:
+        args.command = args.command[1:]
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("faber-ray: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - every failure ends as one readable sentence
+        print(f"faber-ray: error: {commands.describe_error(error)}", file=sys.stderr)
+        return commands.EXIT_REFUSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Human-readable text for results, statistics and the cluster view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faber_ray.models import ExecutionStatistics, TaskResult, TaskStatus
+from faber_ray.scheduling.stats import percentile
+
+__all__ = ["cluster_table", "human_bytes", "stats_table", "status_line", "summary_table"]
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    return f"{count:.1f} GiB"
+
+
+def status_line(result: TaskResult) -> str:
+    """One sentence on how a task ended, for stderr."""
+    usage = result.resource_usage
+    parts = [f"faber-ray: {result.status.value}"]
+    if result.exit_code is not None:
+        parts.append(f"(exit {result.exit_code})")
+    parts.append(
+        f"in {usage.wall_time:.3f} s wall, {usage.cpu_time:.3f} s CPU, {human_bytes(usage.peak_memory)} peak memory"
+    )
+    line = " ".join(parts)
+    if result.resource_limits_exceeded:
+        line += f"; limits hit: {', '.join(result.resource_limits_exceeded)}"
+    truncated = [name for name, flag in (("stdout", result.stdout_truncated), ("stderr", result.stderr_truncated)) if flag]
+    if truncated:
+        line += f"; {' and '.join(truncated)} truncated"
+    if result.error:
+        line += f"; {result.error}"
+    return line
+
+
+def summary_table(results: list[TaskResult], elapsed: float) -> str:
+    """Counts by status, wall-time percentiles and throughput of a finished batch."""
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status.value] = counts.get(result.status.value, 0) + 1
+    walls = [result.resource_usage.wall_time for result in results]
+    lines = ["status                   count"]
+    for status in TaskStatus:
+        if status.value in counts:
+            lines.append(f"{status.value:<24} {counts[status.value]:>6}")
+    rate = len(results) / elapsed if elapsed > 0 else 0.0
+    lines.append(
+        f"{len(results)} tasks in {elapsed:.1f} s ({rate:.1f} tasks/s); wall time p50 "
+        f"{percentile(walls, 0.5):.3f} s, p95 {percentile(walls, 0.95):.3f} s"
+    )
+    return "\n".join(lines)
+
+
+def stats_table(stats: ExecutionStatistics) -> str:
+    lines = [
+        f"total finished   {stats.total}",
+        *(f"  {status:<22} {count}" for status, count in sorted(stats.by_status.items())),
+        f"wall time        mean {stats.wall_time_mean:.3f} s, p50 {stats.wall_time_p50:.3f} s, "
+        f"p95 {stats.wall_time_p95:.3f} s",
+        f"throughput       {stats.throughput:.2f} tasks/s",
+        f"queued now       {stats.queued}",
+        f"running now      {stats.running}",
+    ]
+    return "\n".join(lines)
+
+
+def cluster_table(view: dict[str, Any]) -> str:
+    lines = [f"{len(view['nodes'])} node(s); {view['running']} running, {view['queued']} queued"]
+    for node_id, node in sorted(view["nodes"].items()):
+        usage = node.get("usage", {})
+        lines.append(
+            f"node {node_id[:8]}: {len(node['workers'])} workers, {node['slots_in_use']}/{node['slots']} slots in use, "
+            f"memory reserved {human_bytes(usage.get('memory_reserved', 0))} of "
+            f"{human_bytes(node.get('memory_capacity', 0))}, {usage.get('tasks_finished', 0)} tasks finished, "
+            f"{usage.get('cpu_seconds', 0.0):.1f} CPU s"
+        )
+        for worker in node["workers"]:
+            lines.append(f"  {worker['name']}: {worker['running']}/{worker['slots']} running")
+    for node_id, reason in view.get("unavailable_nodes", {}).items():
+        lines.append(f"node {node_id[:8]} hosts no workers: {reason}")
+    return "\n".join(lines)
