@@ -7,6 +7,7 @@ what ``__all__`` lists.
 """
 
 from faber_ray.actors import TaskExecutor
+from faber_ray.client import connect
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import (
     ConfigurationError,
@@ -18,6 +19,7 @@ from faber_ray.errors import (
     SandboxError,
     SecurityPolicyError,
     TaskValidationError,
+    unwrap_error,
 )
 from faber_ray.models import (
     ExecutionStatistics,
@@ -52,5 +54,7 @@ __all__ = [
     "TaskStatus",
     "TaskValidationError",
     "__version__",
+    "connect",
+    "unwrap_error",
     "validate_batch",
 ]

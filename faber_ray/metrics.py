@@ -21,6 +21,11 @@ __all__ = [
     "tasks_submitted",
 ]
 
+def _node(node_id: str) -> str:
+    """Node tags are the first 8 hex digits of the id, as the CLI and actor names show them."""
+    return node_id[:8]
+
+
 _SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 
 
@@ -49,7 +54,7 @@ def tasks_refused(count: int, reason: str) -> None:
 
 
 def task_finished(status: str, node: str, wall_time: float, startup_time: float) -> None:
-    tags = {"status": status, "node": node}
+    tags = {"status": status, "node": _node(node)}
     _counter("faber_tasks_finished", "Tasks finished, by status.", ("status", "node")).inc(1, tags)
     _histogram("faber_task_wall_seconds", "Wall time of a task in its sandbox.", ("status", "node")).observe(
         wall_time, tags
@@ -57,7 +62,7 @@ def task_finished(status: str, node: str, wall_time: float, startup_time: float)
     if startup_time > 0:
         _histogram(
             "faber_sandbox_start_seconds", "Container create to process start.", ("node",)
-        ).observe(startup_time, {"node": node})
+        ).observe(startup_time, {"node": _node(node)})
 
 
 def queue_depth(depth: int) -> None:
@@ -65,19 +70,19 @@ def queue_depth(depth: int) -> None:
 
 
 def running_on_node(node: str, running: int) -> None:
-    _gauge("faber_tasks_running", "Tasks running now, per node.", ("node",)).set(running, {"node": node})
+    _gauge("faber_tasks_running", "Tasks running now, per node.", ("node",)).set(running, {"node": _node(node)})
 
 
 def node_usage(node: str, cpu_seconds: float, memory_reserved: int) -> None:
     _gauge("faber_node_sandbox_cpu_seconds", "CPU seconds used by sandboxes, per node.", ("node",)).set(
-        cpu_seconds, {"node": node}
+        cpu_seconds, {"node": _node(node)}
     )
     _gauge("faber_node_sandbox_memory_bytes", "Sandbox memory reserved now, per node.", ("node",)).set(
-        memory_reserved, {"node": node}
+        memory_reserved, {"node": _node(node)}
     )
 
 
 def infra_retry(node: str) -> None:
     _counter("faber_infra_retries", "Tasks re-run after an infrastructure fault.", ("node",)).inc(
-        1, {"node": node}
+        1, {"node": _node(node)}
     )

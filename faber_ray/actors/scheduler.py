@@ -276,7 +276,7 @@ class Scheduler:
             future.set_result(result)
         self._collector.add.remote(result)
         usage = result.resource_usage
-        metrics.task_finished(result.status.value, result.node_id[:8], usage.wall_time, usage.startup_time)
+        metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
 
     def _cancelled_result(self, item: QueuedTask, reason: str | None = None) -> TaskResult:
         return TaskResult(
