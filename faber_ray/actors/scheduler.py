@@ -133,7 +133,9 @@ class Scheduler:
             self._waiting += 1
             try:
                 async with self._room:
-                    await self._room.wait_for(lambda: self._queue.has_room() or self._closed)
+                    await self._room.wait_for(
+                        lambda: self._queue.has_room() or self._closed or execution_id in self._cancelled
+                    )
             finally:
                 self._waiting -= 1
             item = QueuedTask(execution_id, task, memory)
@@ -169,8 +171,9 @@ class Scheduler:
                 except RayError:
                     pass  # the worker died; the retry path sees the cancel mark
             return True
-        if execution_id in self._futures:  # waiting for room, or between a fault and its retry
+        if execution_id in self._futures:  # still waiting for room in the queue
             self._cancelled.add(execution_id)
+            await self._notify_room()
             return True
         return False
 
