@@ -28,7 +28,7 @@
 #   FABER_RAY_MN_AGENT_PORT     dashboard agent HTTP port of node 0; node i uses +i (default 52380)
 #   FABER_RAY_MN_WORKER_PORTS   first worker port of node 0; node i gets 100 from +100i (default 23000)
 #   FABER_RAY_MN_SKIP_FABER=1   only manage Ray; never call the faber-ray CLI
-#   FABER_RAY_MN_GRACE          seconds `down` waits after SIGTERM before SIGKILL (default 10)
+#   FABER_RAY_MN_GRACE          seconds `down` gives worker nodes after SIGTERM (default 10)
 # The defaults stay clear of a default `ray start --head` (6379, 8265, 10001,
 # 52365, workers 10002-19999) so both can run side by side.
 
@@ -102,9 +102,10 @@ group_is_ours() {
          END { exit !found }'
 }
 
-group_alive() { ps -eo pgid= | awk -v g="$1" '$1 == g { found = 1 } END { exit !found }'; }
+# Zombies do not count: they are already dead, just not yet reaped by init.
+group_alive() { ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
 
-our_pgids() {
+node_pgids() {
     local own pgid
     own=$(own_pgid)
     {
@@ -115,6 +116,24 @@ our_pgids() {
         group_is_ours "$pgid" && echo "$pgid"
     done
     return 0
+}
+
+# The node groups plus the groups of their direct children: the raylet starts
+# each Ray worker (task/actor process) in a process group of its own.
+our_pgids() {
+    local nodes own
+    nodes=$(node_pgids)
+    [[ -n "$nodes" ]] || return 0
+    own=$(own_pgid)
+    ps -eo pid=,ppid=,pgid= | awk -v nodes="$nodes" -v own="$own" '
+        BEGIN { n = split(nodes, list, "\n"); for (i = 1; i <= n; i++) node[list[i]] = 1 }
+        { pgid[$1] = $3; parent[$1] = $2 }
+        END {
+            for (g in node) print g
+            for (p in parent)
+                if (parent[p] in pgid && pgid[parent[p]] in node && !(pgid[p] in node) && pgid[p] != own)
+                    print pgid[p]
+        }' | sort -un
 }
 
 record_pgids() { discovered_pgids >>"$PGID_FILE"; sort -u -o "$PGID_FILE" "$PGID_FILE"; }
@@ -216,25 +235,19 @@ cmd_up() {
     fi
     record_pgids
 
-    # Workers start in parallel: each `ray start` takes a few seconds.
-    local i pids=() failed=0
+    # One at a time: concurrent `ray start`s sharing a temp dir race for the
+    # same socket names and one raylet dies with "Address already in use".
+    local i
     for ((i = 1; i <= WORKERS; i++)); do
         log "starting worker $i (logs: $DIR/node-$i.log)"
-        start_worker "$i" &
-        pids+=($!)
-    done
-    for i in "${!pids[@]}"; do
-        if ! wait "${pids[$i]}"; then
-            failed=1
-            log "worker $((i + 1)) failed:"
-            tail -n 30 "$DIR/node-$((i + 1)).log" >&2 || true
+        if ! start_worker "$i"; then
+            tail -n 30 "$DIR/node-$i.log" >&2 || true
+            record_pgids
+            cmd_down
+            die "worker node $i failed to start"
         fi
+        record_pgids
     done
-    record_pgids
-    if ((failed)); then
-        cmd_down
-        die "a worker node failed to start"
-    fi
 
     log "waiting for $((WORKERS + 1)) nodes with faber_ray_sandbox"
     if ! check_nodes $((WORKERS + 1)) 60; then
@@ -243,6 +256,13 @@ cmd_up() {
     fi
 
     if faber_ray_wanted; then
+        # Each node would budget 80% of the memory it sees for sandboxes, and
+        # all of them see this whole machine: split one budget between them.
+        if [[ -z "${FABER_RAY_NODE_SANDBOX_MEMORY:-}" ]]; then
+            local total_kib
+            total_kib=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+            export FABER_RAY_NODE_SANDBOX_MEMORY=$((total_kib * 1024 * 8 / 10 / (WORKERS + 1)))
+        fi
         log "starting the faber-ray executor"
         faber-ray start --address "$ADDRESS" || die "faber-ray start failed (Ray is still up; '$0 down' stops it)"
     elif [[ "$SKIP_FABER" != 1 ]]; then
@@ -299,8 +319,22 @@ for node, count in per_node.most_common():
 PY
 }
 
+# Send $1 to the groups in $3..., then wait up to $2 seconds for them to exit.
+signal_groups() {
+    local signal=$1 seconds=$2 pgid tries
+    shift 2
+    for pgid in "$@"; do kill "-$signal" -- "-$pgid" 2>/dev/null || true; done
+    for ((tries = 0; tries < seconds * 4; tries++)); do
+        local alive=0
+        for pgid in "$@"; do group_alive "$pgid" && alive=1; done
+        ((alive)) || return 0
+        sleep 0.25
+    done
+    return 1
+}
+
 cmd_down() {
-    local pgids pgid waited=0
+    local pgids heads=() others=() pgid
     pgids=$(our_pgids)
     if [[ -z "$pgids" ]]; then
         rm -f "$PGID_FILE"
@@ -309,24 +343,29 @@ cmd_down() {
     fi
     if faber_ray_wanted; then
         setup_auth
-        # Let the executor stop its sandboxes cleanly; the kill below is the backstop.
+        # Let the executor stop its sandboxes cleanly; the signals below are the backstop.
         timeout 60 faber-ray stop --address "$ADDRESS" >/dev/null 2>&1 || true
     fi
-    log "stopping process groups: $(tr "\n" " " <<<"$pgids")"
-    for pgid in $pgids; do kill -TERM -- "-$pgid" 2>/dev/null || true; done
-    while ((waited < GRACE * 2)); do
-        local left=""
-        for pgid in $pgids; do group_alive "$pgid" && left+=" $pgid"; done
-        [[ -z "$left" ]] && break
-        sleep 0.5
-        waited=$((waited + 1))
-    done
+    # Worker nodes and Ray worker processes first, while the GCS can still
+    # record their exit; then the head. Ray 2.60's gcs_server can hang for a
+    # long time on SIGTERM ("flushing remaining events"), and a throwaway
+    # cluster has nothing worth flushing, so the head only gets a short grace.
     for pgid in $pgids; do
-        if group_alive "$pgid"; then
-            log "group $pgid ignored SIGTERM; sending SIGKILL"
-            kill -KILL -- "-$pgid" 2>/dev/null || true
+        if ps -ww -eo pgid=,args= | awk -v g="$pgid" '$1 == g && /gcs_server/ { f = 1 } END { exit !f }'; then
+            heads+=("$pgid")
+        else
+            others+=("$pgid")
         fi
     done
+    log "stopping ${#others[@]} worker group(s), then ${#heads[@]} head group(s)"
+    ((${#others[@]} == 0)) || signal_groups TERM "$GRACE" "${others[@]}" || true
+    ((${#heads[@]} == 0)) || signal_groups TERM 2 "${heads[@]}" || true
+    local left=()
+    for pgid in $pgids; do group_alive "$pgid" && left+=("$pgid"); done
+    if ((${#left[@]})); then
+        log "SIGKILL for what is left (process groups ${left[*]})"
+        signal_groups KILL 5 "${left[@]}" || log "warning: process groups ${left[*]} survived SIGKILL"
+    fi
     rm -f "$PGID_FILE"
     log "down (logs kept in $DIR)"
 }
