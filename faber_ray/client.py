@@ -8,6 +8,8 @@ the head node (``faber-ray start --address auto`` there).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -21,10 +23,26 @@ __all__ = ["SHARED_EXECUTOR_NAME", "connect", "ensure_ray", "start_shared", "sto
 SHARED_EXECUTOR_NAME = "executor"
 
 
+def _token_available() -> bool:
+    return bool(
+        os.environ.get("RAY_AUTH_TOKEN")
+        or os.environ.get("RAY_AUTH_TOKEN_PATH")
+        or (Path.home() / ".ray" / "auth_token").exists()
+    )
+
+
 def ensure_ray(address: str | None = None) -> None:
-    """Join ``address`` (``auto``, ``host:port``), or start a local Ray when None; once per process."""
+    """Join ``address`` (``auto``, ``host:port``), or start a local Ray when None; once per process.
+
+    Ray 2.60 turns token authentication on by itself for a local cluster and
+    for ``auto``, but not for an explicit ``host:port``, where it then fails
+    against a cluster that requires the token. When a token is at hand and
+    ``RAY_AUTH_MODE`` is unset, faber-ray asks for token mode explicitly.
+    """
     if ray.is_initialized():
         return
+    if address and "RAY_AUTH_MODE" not in os.environ and _token_available():
+        os.environ["RAY_AUTH_MODE"] = "token"
     ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
 
 

@@ -96,6 +96,17 @@ class ExecutorConfig(BaseModel):
     max_files_bytes: ByteCount = Field(64 * MiB, gt=0, description="All files of one task together.")
     max_env_bytes: ByteCount = Field(64 * 1024, gt=0)
 
+    def __init__(self, **values: Any) -> None:
+        # Like build(): callers only ever need ``except ExecutorError``, so the
+        # plain constructor must not leak pydantic's ValidationError either.
+        # (pydantic routes model_validate through here too; build() adds the source.)
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or None
+            raise ConfigurationError(first["msg"], field=field) from None
+
     def resolve_limits(self, limits: ResourceLimits | None) -> ResolvedLimits:
         """Fill the unset fields of ``limits`` from the defaults (ceilings are checked in validation)."""
         given = limits or ResourceLimits()
@@ -117,10 +128,8 @@ class ExecutorConfig(BaseModel):
         """Validate ``values`` into a config, turning pydantic's error into ``ConfigurationError``."""
         try:
             return cls.model_validate(dict(values))
-        except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or None
-            raise ConfigurationError(f"{first['msg']} (from {source})", field=field) from None
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{error.reason} (from {source})", field=error.field) from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> ExecutorConfig:

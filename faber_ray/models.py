@@ -62,7 +62,9 @@ class TaskStatus(str, enum.Enum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # NaN and infinity compare false with every bound, so they would slip past
+    # the "greater than zero" and ceiling checks; refuse them as type errors.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
 class ResourceLimits(_Model):

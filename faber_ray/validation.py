@@ -111,9 +111,20 @@ def _check_files(task: Task, config: ExecutorConfig, index: int) -> None:
             _refuse(index, field, "file path must not contain '..'")
         if posixpath.normpath(path) != path:
             _refuse(index, field, f"file path is not normalised; write it as '{posixpath.normpath(path)}'")
+        if path == ".":
+            _refuse(index, field, "file path must name a file, not the working directory")
+        for parent in _parents(path):
+            if parent in task.files:
+                _refuse(index, field, f"file path is inside '{parent}', which is a file of this task")
         total += len(content.encode() if isinstance(content, str) else content)
     if total > config.max_files_bytes:
         _refuse(index, "files", f"files total {total} bytes, over the cap of {config.max_files_bytes}")
+
+
+def _parents(path: str) -> list[str]:
+    """``a/b/c`` -> ``["a", "a/b"]``."""
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
 
 
 def _check_stdin(task: Task, config: ExecutorConfig, index: int) -> None:
@@ -128,7 +139,7 @@ def _check_limits(task: Task, config: ExecutorConfig, index: int) -> None:
     limits = task.limits or ResourceLimits()
     for name in ResourceLimits.model_fields:
         value = getattr(limits, name)
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:  # "not >" also refuses NaN, which compares false
             _refuse(index, f"limits.{name}", f"must be greater than zero, got {value}")
     resolved = config.resolve_limits(task.limits)
     for name in ResourceLimits.model_fields:

@@ -85,7 +85,11 @@ class SandboxCgroup:
         )
 
     def oom_kills(self) -> int:
-        """OOM kills counted in the parent, which survive the container's exit."""
+        """OOM kills counted in the parent, which survive the container's exit.
+
+        Only cgroup v2 propagates the count to the parent; on v1 this stays 0 and
+        Docker's ``OOMKilled`` flag (reliable under runc) is what tells.
+        """
         if self.version == 2:
             return _read_keyed(self._dir("", container=False) / "memory.events", "oom_kill") or 0
         return _read_keyed(self._dir("memory", container=False) / "memory.oom_control", "oom_kill") or 0

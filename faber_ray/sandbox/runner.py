@@ -50,6 +50,9 @@ STAGING_MOUNT = "/.faber-ray-files"
 SAMPLE_INTERVAL = 0.1
 # Exit codes of a process killed by SIGXCPU / SIGXFSZ (the RLIMIT backstops).
 _EXIT_SIGXCPU, _EXIT_SIGXFSZ = 128 + 24, 128 + 25
+_EXIT_SIGKILL = 128 + 9
+# How far below the memory limit a SIGKILLed sandbox's peak may be and still count as an OOM kill.
+_OOM_SLACK = 1024 * 1024
 _NOT_FOUND_HINTS = ("executable file not found", "no such file or directory")
 
 
@@ -214,6 +217,16 @@ class SandboxRunner:
             execution.limits_hit.add("cpu_time")
         elif facts.exit_code == _EXIT_SIGXFSZ:
             execution.limits_hit.add("disk")
+        elif (
+            facts.exit_code == _EXIT_SIGKILL
+            and not execution.limits_hit & {"timeout", "cpu_time", "max_output"}
+            and not facts.cancelled
+            and usage.peak_memory >= limits.memory - _OOM_SLACK
+        ):
+            # SIGKILLed by none of our limits, at the memory limit: the OOM killer.
+            # Docker's OOMKilled flag misses some of these under gVisor, and a
+            # cgroup v1 parent does not count its children's OOM kills.
+            execution.limits_hit.add("memory")
         return self._result(task, execution, facts, usage, stdout, stderr, image)
 
     def _result(

@@ -1,0 +1,124 @@
+"""Reaping orphaned sandboxes, against the real Docker engine.
+
+The orphans are started by hand with the runner's labels, as a worker killed
+mid-task would leave them. Every node id used here starts with the fixtures'
+``sandbox_node_id``, so the leftover check covers them and nothing else on the
+engine is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import docker
+import docker.errors
+import pytest
+
+from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes
+from faber_ray.sandbox.runner import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER, new_execution_id
+
+pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")
+
+
+@pytest.fixture
+def node(sandbox_node_id: str, request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """``node("a")`` -> a node id unique to this test that the leftover check still covers."""
+    return lambda suffix="": f"{sandbox_node_id}-{request.node.name}{suffix}"
+
+
+@pytest.fixture
+def start_orphan(
+    docker_client: docker.DockerClient, sandbox_image: str, node: Callable[[str], str]
+) -> Iterator[Callable[..., str]]:
+    """Start a labelled ``sleep 60`` container by hand, as a worker killed mid-task would leave it."""
+    started: list[str] = []
+
+    def start(node_id: str | None = None, owner: str = "dead-worker", labelled: bool = True) -> str:
+        labels = {
+            LABEL: "1",
+            LABEL_EXECUTION_ID: new_execution_id(),
+            LABEL_NODE_ID: node_id or node(""),
+            LABEL_OWNER: owner,
+        }
+        container = docker_client.containers.run(
+            sandbox_image, ["sleep", "60"], detach=True, labels=labels if labelled else {}, network_mode="none"
+        )
+        started.append(container.id)
+        return container.id
+
+    yield start
+    for container_id in started:  # only what a failed test left; the tests reap their own
+        try:
+            docker_client.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def exists(client: docker.DockerClient, container_id: str) -> bool:
+    try:
+        client.api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def test_list_sandboxes_describes_orphans(
+    docker_client: docker.DockerClient, start_orphan: Callable[..., str], node: Callable[[str], str]
+) -> None:
+    container_id = start_orphan(owner="w7")
+    (box,) = list_sandboxes(docker_client, node(""))
+    assert box["id"] == container_id
+    assert (box["node_id"], box["owner"], box["state"]) == (node(""), "w7", "running")
+    assert len(box["execution_id"]) == 32
+    assert container_id in [item["id"] for item in list_sandboxes(docker_client)]
+    assert list_sandboxes(docker_client, node("-nobody")) == []
+    assert reap_sandboxes(docker_client, node("")) == 1
+
+
+def test_list_sandboxes_includes_stopped_ones(
+    docker_client: docker.DockerClient, start_orphan: Callable[..., str], node: Callable[[str], str]
+) -> None:
+    container_id = start_orphan()
+    docker_client.api.kill(container_id)
+    docker_client.api.wait(container_id, timeout=60)
+    assert [(box["id"], box["state"]) for box in list_sandboxes(docker_client, node(""))] == [(container_id, "exited")]
+    assert reap_sandboxes(docker_client, node("")) == 1
+    assert not exists(docker_client, container_id)
+
+
+def test_reap_removes_a_running_orphan(
+    docker_client: docker.DockerClient, start_orphan: Callable[..., str], node: Callable[[str], str]
+) -> None:
+    container_id = start_orphan()
+    assert reap_sandboxes(docker_client, node("")) == 1
+    assert not exists(docker_client, container_id)
+    assert list_sandboxes(docker_client, node("")) == []
+    assert reap_sandboxes(docker_client, node("")) == 0
+
+
+def test_reap_only_filter_leaves_others_alone(
+    docker_client: docker.DockerClient, start_orphan: Callable[..., str], node: Callable[[str], str]
+) -> None:
+    dead = start_orphan(owner="dead-worker")
+    alive = start_orphan(owner="live-worker")
+    assert reap_sandboxes(docker_client, node(""), only=lambda box: box["owner"] == "dead-worker") == 1
+    assert not exists(docker_client, dead)
+    assert exists(docker_client, alive)
+    assert [box["owner"] for box in list_sandboxes(docker_client, node(""))] == ["live-worker"]
+    assert reap_sandboxes(docker_client, node("")) == 1
+    assert not exists(docker_client, alive)
+
+
+def test_reap_by_node_leaves_other_nodes_and_unlabelled_containers(
+    docker_client: docker.DockerClient, start_orphan: Callable[..., str], node: Callable[[str], str]
+) -> None:
+    here = start_orphan(node_id=node("-a"))
+    there = start_orphan(node_id=node("-b"))
+    stranger = start_orphan(labelled=False)
+    assert reap_sandboxes(docker_client, node("-a")) == 1
+    assert not exists(docker_client, here)
+    assert exists(docker_client, there)
+    # No node given: every faber-ray container the filter accepts; the unlabelled one is never a candidate.
+    assert reap_sandboxes(docker_client, only=lambda box: box["node_id"].startswith(node(""))) == 1
+    assert not exists(docker_client, there)
+    assert exists(docker_client, stranger)

@@ -1,0 +1,359 @@
+"""Every rule of ``faber_ray.validation``: each refusal names the task index, the field and the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from faber_ray.config import ExecutorConfig
+from faber_ray.errors import (
+    ExecutorError,
+    ResourceLimitError,
+    SecurityPolicyError,
+    TaskValidationError,
+)
+from faber_ray.models import ResourceLimits, Task
+from faber_ray.validation import validate_batch, validate_task
+
+MiB = 1024**2
+CONFIG = ExecutorConfig()
+
+
+def refused(task: Any, config: ExecutorConfig = CONFIG, index: int = 0) -> ExecutorError:
+    """The error ``validate_task`` raises for ``task`` (fails the test if it accepts it)."""
+    with pytest.raises(ExecutorError) as caught:
+        validate_task(task, config, index)
+    return caught.value
+
+
+def echo(**fields: Any) -> dict[str, Any]:
+    return {"command": "echo", **fields}
+
+
+# Accepted --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        {"command": "echo", "args": ["hi"]},
+        Task(command="echo", args=["hi"]),
+        echo(env={"A_1": "x", "_B": ""}, stdin=b"\x00binary\xff"),
+        echo(files={"a.txt": "x", "dir/sub/b.bin": b"\x00\x01", "dir/c": ""}),
+        echo(limits={"timeout": 1, "memory": "64m", "disk": "16m", "max_output": "1k"}),
+        echo(image="faber-ray/python:3"),
+        {"command": "/bin/echo", "args": ["reboot"]},  # only the command's name is matched
+        {"command": "rebooted"},  # globs match whole names
+    ],
+    ids=["dict", "Task", "env-and-binary-stdin", "files", "limits", "image", "blocked-word-as-arg", "near-name"],
+)
+def test_accepts_valid_tasks(task: Any) -> None:
+    checked = validate_task(task, CONFIG)
+    assert isinstance(checked, Task)
+    expected = task if isinstance(task, Task) else Task.model_validate(task)
+    assert checked == expected
+
+
+def test_dict_becomes_a_task_with_parsed_sizes() -> None:
+    checked = validate_task(echo(limits={"memory": "128m"}), CONFIG)
+    assert checked.limits is not None and checked.limits.memory == 128 * MiB
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydantic warns while dumping the bad value
+def test_task_built_without_validation_is_revalidated() -> None:
+    sneaky = Task.model_construct(command="echo", args=[1])
+    error = refused(sneaky)
+    assert isinstance(error, TaskValidationError)
+    assert error.field == "args.0"
+
+
+# Command ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["", "   ", "\t\n"])
+def test_empty_command(command: str) -> None:
+    error = refused({"command": command}, index=4)
+    assert type(error) is TaskValidationError
+    assert (error.task_index, error.field) == (4, "command")
+    assert "empty" in str(error)
+    assert str(error).startswith("task 4, field 'command': ")
+
+
+@pytest.mark.parametrize(
+    ("task", "field"),
+    [
+        ({"command": "ec\x00ho"}, "command"),
+        (echo(args=["ok", "b\x00d"]), "args.1"),
+        (echo(env={"A": "x\x00y"}), "env.A"),
+        (echo(files={"a\x00b": "x"}), "files.a\x00b"),
+    ],
+    ids=["command", "args", "env", "file-path"],
+)
+def test_nul_bytes(task: dict, field: str) -> None:
+    error = refused(task)
+    assert type(error) is TaskValidationError
+    assert error.field == field
+    assert "NUL" in error.reason
+
+
+@pytest.mark.parametrize("name", ["1A", "A-B", "A B", "A=B", "", "É"])
+def test_bad_env_names(name: str) -> None:
+    error = refused(echo(env={name: "x"}))
+    assert type(error) is TaskValidationError
+    assert error.field == f"env.{name}"
+    assert "[A-Za-z_]" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("", "empty"),
+        ("/etc/passwd", "absolute"),
+        ("../escape", "'..'"),
+        ("a/../../b", "'..'"),
+        ("a/..", "'..'"),
+        ("./a", "normalised"),
+        ("a//b", "normalised"),
+        ("a/", "normalised"),
+        ("a/./b", "normalised"),
+        (".", "working directory"),
+    ],
+)
+def test_bad_file_paths(path: str, reason: str) -> None:
+    error = refused(echo(files={path: "x"}))
+    assert type(error) is TaskValidationError
+    assert error.field == f"files.{path}"
+    assert reason in error.reason
+
+
+@pytest.mark.parametrize("files", [{"a": "x", "a/b": "y"}, {"a/b/c": "y", "a/b": "x"}])
+def test_file_path_under_another_file(files: dict[str, str]) -> None:
+    error = refused(echo(files=files))
+    assert type(error) is TaskValidationError
+    assert error.field is not None and error.field.startswith("files.a/b")
+    assert "which is a file" in error.reason
+
+
+# Size caps -------------------------------------------------------------------
+
+SMALL = ExecutorConfig(max_command_bytes=16, max_stdin_bytes=16, max_files_bytes=16, max_env_bytes=16)
+
+
+@pytest.mark.parametrize(
+    ("fits", "too_big", "field"),
+    [
+        (echo(args=["x" * 12]), echo(args=["x" * 13]), "command"),  # "echo" + args, 16 bytes
+        (echo(stdin="x" * 16), echo(stdin="x" * 17), "stdin"),
+        (echo(stdin=b"x" * 16), echo(stdin=b"x" * 17), "stdin"),
+        (echo(files={"a": "x" * 10, "b": b"x" * 6}), echo(files={"a": "x" * 10, "b": b"x" * 7}), "files"),
+        (echo(env={"AB": "x" * 14}), echo(env={"AB": "x" * 15}), "env"),
+        (echo(stdin="é" * 8), echo(stdin="é" * 9), "stdin"),  # counted in UTF-8 bytes
+    ],
+    ids=["command", "stdin-str", "stdin-bytes", "files", "env", "utf8"],
+)
+def test_size_caps(fits: dict, too_big: dict, field: str) -> None:
+    validate_task(fits, SMALL)
+    error = refused(too_big, SMALL)
+    assert type(error) is TaskValidationError
+    assert error.field == field
+    assert "over the cap of 16" in error.reason
+
+
+# Limits ----------------------------------------------------------------------
+
+LIMIT_FIELDS = list(ResourceLimits.model_fields)
+
+
+@pytest.mark.parametrize("name", LIMIT_FIELDS)
+@pytest.mark.parametrize("value", [0, -1])
+def test_limits_must_be_positive(name: str, value: int) -> None:
+    error = refused(echo(limits={name: value}))
+    assert type(error) is TaskValidationError
+    assert error.field == f"limits.{name}"
+    assert "greater than zero" in error.reason
+
+
+@pytest.mark.parametrize("name", ["timeout", "cpu_time"])
+def test_nan_limits_are_refused(name: str) -> None:
+    error = refused(echo(limits={name: float("nan")}))
+    assert type(error) is TaskValidationError
+    assert error.field == f"limits.{name}"
+
+
+OVER_CEILING = {
+    "timeout": 601,
+    "cpu_time": 601,
+    "memory": "9g",
+    "max_processes": 4097,
+    "max_output": "65m",
+    "disk": "5g",
+}
+
+
+@pytest.mark.parametrize("name", LIMIT_FIELDS)
+def test_limits_over_ceiling(name: str) -> None:
+    limits: dict[str, Any] = {name: OVER_CEILING[name]}
+    if name == "disk":
+        limits["memory"] = "8g"  # keep disk < memory, so the ceiling is what trips
+    error = refused(echo(limits=limits), index=2)
+    assert type(error) is ResourceLimitError
+    assert (error.task_index, error.field) == (2, f"limits.{name}")
+    assert "ceiling" in error.reason
+
+
+def test_limits_at_the_ceiling_are_accepted() -> None:
+    validate_task(echo(limits={"timeout": 600, "memory": "8g", "disk": "4g", "max_processes": 4096}), CONFIG)
+
+
+def test_config_defaults_over_a_ceiling_refuse_tasks_that_rely_on_them() -> None:
+    config = ExecutorConfig(default_timeout=100, ceilings={"timeout": 50})
+    error = refused({"command": "echo"}, config)
+    assert type(error) is ResourceLimitError
+    assert error.field == "limits.timeout"
+
+
+@pytest.mark.parametrize("disk", ["64m", "65m"])
+def test_disk_must_be_below_memory(disk: str) -> None:
+    error = refused(echo(limits={"memory": "64m", "disk": disk}))
+    assert type(error) is ResourceLimitError
+    assert error.field == "limits.disk"
+    assert "below memory" in error.reason
+
+
+def test_disk_below_default_memory_is_accepted() -> None:
+    validate_task(echo(limits={"disk": "500m"}), CONFIG)
+
+
+# Policy ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["reboot", "/sbin/reboot", " shutdown ", "halt", "/usr/sbin/poweroff", "mkfs", "mkfs.ext4", "/sbin/mkfs.xfs"],
+)
+def test_blocked_commands(command: str) -> None:
+    error = refused({"command": command})
+    assert type(error) is SecurityPolicyError
+    assert error.field == "command"
+    assert "blocked" in error.reason
+
+
+def test_blocked_commands_follow_the_config() -> None:
+    config = ExecutorConfig(blocked_commands=["rm", "curl*"])
+    for command in ("rm", "/bin/rm", "curl-config"):
+        assert type(refused({"command": command}, config)) is SecurityPolicyError
+    validate_task({"command": "reboot"}, config)  # the default list was replaced
+
+
+def test_image_outside_allowed_images() -> None:
+    config = ExecutorConfig(allowed_images=["faber-ray/python:3"])
+    validate_task(echo(image="faber-ray/python:3"), config)
+    validate_task(echo(), config)  # the default image is allowed
+    error = refused(echo(image="alpine:latest"), config)
+    assert type(error) is SecurityPolicyError
+    assert error.field == "image"
+    assert "alpine:latest" in error.reason
+
+
+def test_default_image_outside_allowed_images() -> None:
+    config = ExecutorConfig(allowed_images=["other:1"])
+    error = refused(echo(), config)
+    assert type(error) is SecurityPolicyError
+    assert error.field == "image"
+
+
+def test_no_allowed_images_allows_any() -> None:
+    assert validate_task(echo(image="anything:1"), CONFIG).image == "anything:1"
+
+
+def test_network_needs_allow_network() -> None:
+    error = refused(echo(network=True))
+    assert type(error) is SecurityPolicyError
+    assert error.field == "network"
+    assert validate_task(echo(network=True), ExecutorConfig(allow_network=True)).network is True
+
+
+# Types (pydantic errors, translated) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "field"),
+    [
+        (echo(args=[1]), "args.0"),
+        (echo(args="hi"), "args"),
+        (echo(limits={"memory": "lots"}), "limits.memory"),
+        (echo(limits={"timeout": "soon"}), "limits.timeout"),
+        (echo(limits={"wall": 1}), "limits.wall"),
+        (echo(env={"A": 1}), "env.A"),
+        (echo(env=["A=1"]), "env"),
+        (echo(network="maybe"), "network"),
+        ({"command": None}, "command"),
+        ({"args": ["x"]}, "command"),
+        (echo(comand="typo"), "comand"),
+    ],
+)
+def test_wrong_types_name_the_field(task: dict, field: str) -> None:
+    error = refused(task, index=5)
+    assert type(error) is TaskValidationError
+    assert error.task_index == 5
+    assert error.field == field
+    assert f"field '{field}'" in str(error)
+
+
+@pytest.mark.parametrize("task", [echo(files={"a": 1}), echo(stdin=5)])
+def test_union_type_errors_name_the_field(task: dict) -> None:
+    error = refused(task)
+    assert type(error) is TaskValidationError
+    assert error.field is not None and error.field.split(".")[0] in ("files", "stdin")
+
+
+@pytest.mark.parametrize("task", ["echo hi", ["echo"], 3, None])
+def test_non_task_items(task: Any) -> None:
+    error = refused(task, index=1)
+    assert type(error) is TaskValidationError
+    assert error.task_index == 1
+    assert "Task or a dict" in error.reason
+
+
+# Batches ---------------------------------------------------------------------
+
+
+def test_batch_returns_tasks_in_order() -> None:
+    checked = validate_batch([{"command": "echo", "args": [str(i)]} for i in range(3)], CONFIG)
+    assert [task.args for task in checked] == [["0"], ["1"], ["2"]]
+
+
+def test_batch_accepts_any_iterable() -> None:
+    assert len(validate_batch(({"command": "true"} for _ in range(2)), CONFIG)) == 2
+
+
+@pytest.mark.parametrize(
+    ("bad", "kind"),
+    [({"command": ""}, TaskValidationError), ({"command": "reboot"}, SecurityPolicyError),
+     (echo(limits={"timeout": 9999}), ResourceLimitError)],
+)
+def test_one_bad_task_refuses_the_whole_batch_naming_its_index(bad: dict, kind: type) -> None:
+    batch = [{"command": "echo"}, {"command": "true"}, bad, {"command": "echo"}]
+    with pytest.raises(kind) as caught:
+        validate_batch(batch, CONFIG)
+    assert caught.value.task_index == 2
+    assert str(caught.value).startswith("task 2, ")
+
+
+def test_first_bad_task_is_reported() -> None:
+    with pytest.raises(TaskValidationError) as caught:
+        validate_batch([{"command": "echo"}, {"command": ""}, {"command": ""}], CONFIG)
+    assert caught.value.task_index == 1
+
+
+@pytest.mark.parametrize("batch", [[], ()])
+def test_empty_batch(batch: Any) -> None:
+    with pytest.raises(TaskValidationError, match="empty"):
+        validate_batch(batch, CONFIG)
+
+
+@pytest.mark.parametrize("single", [Task(command="echo"), {"command": "echo"}, "echo"])
+def test_a_single_task_is_not_a_batch(single: Any) -> None:
+    with pytest.raises(TaskValidationError, match="list of tasks"):
+        validate_batch(single, CONFIG)
