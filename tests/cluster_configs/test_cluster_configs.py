@@ -322,7 +322,7 @@ ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR")
 deadline = time.monotonic() + 15
 while True:
     nodes = [
-        {"alive": n["Alive"], "head": "node:__internal_head__" in n["Resources"],
+        {"alive": n["Alive"], "node_id": n["NodeID"], "head": "node:__internal_head__" in n["Resources"],
          "sandbox": n["Resources"].get("faber_ray_sandbox", 0)}
         for n in ray.nodes()
     ]
@@ -411,7 +411,6 @@ def test_try_local_multinode_script_up_and_down() -> None:
         FABER_RAY_MN_DIR=str(state),
         FABER_RAY_MN_WORKERS=str(NODES - 1),
         FABER_RAY_MN_CPUS="1",
-        FABER_RAY_MN_SKIP_FABER="1",  # Ray only; faber-ray itself is tested elsewhere
         FABER_RAY_MN_PYTHON=sys.executable,
     )
     address = f"127.0.0.1:{TEST_PORTS['FABER_RAY_MN_PORT']}"
@@ -436,12 +435,27 @@ def test_try_local_multinode_script_up_and_down() -> None:
 
         # Token auth is really on: the GCS turns away a driver with the wrong token.
         assert gcs_rejects_token(address, "not-the-token", env)
+
+        # `up` started the shared executor; a batch through it spreads over every node.
+        demo = run(["bash", str(SCRIPT), "demo", "12"], timeout=240)
+        assert demo.returncode == 0, f"demo failed:\n{demo.stdout}\n{demo.stderr}"
+        results = [json.loads(line) for line in (state / "demo-results.jsonl").read_text().splitlines() if line]
+        assert sorted(r["line"] for r in results) == list(range(1, 13))
+        assert {r["status"] for r in results} == {"SUCCESS"}
+        demo_nodes = {r["node_id"] for r in results}
+        assert demo_nodes == {n["node_id"] for n in alive}, (demo_nodes, nodes)
     finally:
         down = run(["bash", str(SCRIPT), "down"], timeout=60)
         leftovers = processes_mentioning(f"{state}/")
         shutil.rmtree(state, ignore_errors=True)
     assert down.returncode == 0, f"down failed:\n{down.stdout}\n{down.stderr}"
     assert leftovers == [], "Ray processes survived `down`:\n" + "\n".join(leftovers)
+    # `down` stopped the shared executor first, which removed its sandboxes.
+    left = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=faber-ray", *[f"--filter=label=faber-ray.node-id={n}" for n in demo_nodes]],
+        capture_output=True, text=True,
+    ).stdout.split()
+    assert left == []
     # Safe to run twice (the state dir is gone by now, which it must also survive).
     again = run(["bash", str(SCRIPT), "down"], timeout=30)
     assert again.returncode == 0, again.stderr
