@@ -60,8 +60,27 @@ class SandboxCgroup:
         self.root = root
         self.version = cgroup_version(root)
 
+        # Where the container's own cgroup is, per controller ("" on v2), when it
+        # was found from its process rather than from our parent and its id.
+        self._process_paths: dict[str, str] = {}
+
+    def locate_process(self, pid: int, proc: Path = Path("/proc")) -> bool:
+        """Find the container's cgroup from its PID 1, for engines whose cgroup driver
+        (systemd) ignores our parent path; False if the process is not visible here."""
+        try:
+            lines = (proc / str(pid) / "cgroup").read_text().splitlines()
+        except OSError:
+            return False
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                self._process_paths[controller.removeprefix("name=")] = path.lstrip("/")
+        return bool(self._process_paths)
+
     def _dir(self, controller: str, *, container: bool) -> Path:
         base = self.root if self.version == 2 else self.root / controller
+        if container and controller in self._process_paths:
+            return base / self._process_paths[controller]
         path = base / self.parent
         return path / self.container_id if container and self.container_id else path
 

@@ -51,4 +51,7 @@ def reap_sandboxes(
             removed += 1
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as error:
+            if error.status_code != 409:  # 409: another reaper (a sibling worker) is removing it already
+                raise
     return removed

@@ -180,6 +180,8 @@ class SandboxRunner:
                         self._kill(execution)
                     started_at = time.monotonic()
                     usage.startup_time = started_at - created_at
+                    if not self._cgroup_parents:
+                        self._locate_cgroup(container_id, cgroup)
                     watcher = threading.Thread(
                         target=self._watch, args=(execution, cgroup, limits), name=f"watch-{container_id[:12]}",
                         daemon=True,
@@ -353,6 +355,16 @@ class SandboxRunner:
                 return False
             raise
         return True
+
+    def _locate_cgroup(self, container_id: str, cgroup: SandboxCgroup) -> None:
+        """Without our parent cgroup (a systemd cgroup driver) the only map to the
+        container's cgroup is its process; without it nothing can be measured."""
+        pid = self.client.api.inspect_container(container_id)["State"].get("Pid") or 0
+        if pid and not cgroup.locate_process(pid):
+            log.warning(
+                "cannot see process %d of container %s: CPU time, memory and process counts go unmeasured, "
+                "and cpu_time is enforced only per process (RLIMIT_CPU)", pid, container_id[:12],
+            )
 
     @staticmethod
     def _feed_stdin(sock: socket.socket, stdin: str | bytes | None) -> None:
