@@ -13,7 +13,8 @@ from ray.util.metrics import Counter, Gauge, Histogram
 
 __all__ = [
     "infra_retry",
-    "node_usage",
+    "node_cpu_seconds",
+    "node_memory_reserved",
     "queue_depth",
     "running_on_node",
     "task_finished",
@@ -50,6 +51,8 @@ def tasks_submitted(count: int) -> None:
 
 def tasks_refused(count: int, reason: str) -> None:
     """``reason`` is the error class name, e.g. TaskValidationError."""
+    if count <= 0:  # an empty batch is refused too; Ray's Counter.inc refuses 0
+        return
     _counter("faber_tasks_refused", "Tasks refused before queueing.", ("reason",)).inc(count, {"reason": reason})
 
 
@@ -73,10 +76,13 @@ def running_on_node(node: str, running: int) -> None:
     _gauge("faber_tasks_running", "Tasks running now, per node.", ("node",)).set(running, {"node": _node(node)})
 
 
-def node_usage(node: str, cpu_seconds: float, memory_reserved: int) -> None:
+def node_cpu_seconds(node: str, cpu_seconds: float) -> None:
     _gauge("faber_node_sandbox_cpu_seconds", "CPU seconds used by sandboxes, per node.", ("node",)).set(
         cpu_seconds, {"node": _node(node)}
     )
+
+
+def node_memory_reserved(node: str, memory_reserved: int) -> None:
     _gauge("faber_node_sandbox_memory_bytes", "Sandbox memory reserved now, per node.", ("node",)).set(
         memory_reserved, {"node": _node(node)}
     )

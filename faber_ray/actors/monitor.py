@@ -34,14 +34,19 @@ class Monitor:
 
     def admit(self, execution_id: str, memory: int, nodes: list[str]) -> str | None:
         """Reserve ``memory`` on the first of ``nodes`` where it fits now; None if none has room."""
-        return self._ledger.reserve(execution_id, memory, nodes)
+        node = self._ledger.reserve(execution_id, memory, nodes)
+        if node is not None:
+            metrics.node_memory_reserved(node, self._ledger.reserved(node))
+        return node
 
     def release(self, execution_id: str) -> None:
-        self._ledger.release(execution_id)
+        node = self._ledger.release(execution_id)
+        if node is not None:
+            metrics.node_memory_reserved(node, self._ledger.reserved(node))
 
     def report(self, report: UsageReport) -> None:
         node = self._book.record(report)
-        metrics.node_usage(report.node_id, node.cpu_seconds, self._ledger.reserved(report.node_id))
+        metrics.node_cpu_seconds(report.node_id, node.cpu_seconds)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per node: the latest aggregates, its memory capacity and what is reserved now."""

@@ -48,8 +48,10 @@ class CapacityLedger:
                 return node_id
         return None
 
-    def release(self, execution_id: str) -> None:
-        self._reservations.pop(execution_id, None)
+    def release(self, execution_id: str) -> str | None:
+        """Drop a reservation; returns the node it was on, if any."""
+        reservation = self._reservations.pop(execution_id, None)
+        return reservation[0] if reservation else None
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         return {node: {"capacity": cap, "reserved": self.reserved(node)} for node, cap in self._capacity.items()}
