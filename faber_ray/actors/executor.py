@@ -100,6 +100,11 @@ class TaskExecutor:
         await self._ready()
         return await self._scheduler.cancel.remote(execution_id)
 
+    async def pending(self) -> dict[str, list[str]]:
+        """Execution ids not finished yet, ``{"queued": [...], "running": [...]}``: what ``cancel`` takes."""
+        await self._ready()
+        return await self._scheduler.pending.remote()
+
     async def stats(self) -> ExecutionStatistics:
         counts = await self._scheduler.counts.remote()
         return await self._collector.stats.remote(counts["queued"], counts["running"])

@@ -65,7 +65,7 @@ class Scheduler:
         self._futures: dict[str, asyncio.Future[TaskResult]] = {}
         self._inflight: dict[str, QueuedTask] = {}
         self._cancelled: set[str] = set()
-        self._waiting = 0
+        self._waiting: dict[str, QueuedTask] = {}  # accepted, waiting for room in the queue, in order
         self._closed = False
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
@@ -88,8 +88,9 @@ class Scheduler:
     async def shutdown(self) -> int:
         """Cancel what is queued, stop what runs, remove every container; returns containers removed."""
         self._closed = True
-        for item in self._queue.drain():
+        for item in self._queue.drain() + list(self._waiting.values()):
             self._finish(self._cancelled_result(item, "the executor was shut down before the task started"))
+        self._waiting.clear()
         await self._notify_room()
         for execution_id in list(self._inflight):
             self._cancelled.add(execution_id)
@@ -128,20 +129,25 @@ class Scheduler:
     async def enqueue(self, items: list[tuple[str, Task, int]]) -> None:
         """Queue ``(execution_id, task, memory)`` items in order, waiting for room as needed."""
         assert self._room is not None and self._wake is not None
+        # The whole batch is queued (counted, listed, cancellable) at once, not
+        # only the task at the head of the wait for room.
         for execution_id, task, memory in items:
             self._future(execution_id)
-            self._waiting += 1
-            try:
-                async with self._room:
-                    await self._room.wait_for(
-                        lambda: self._queue.has_room() or self._closed or execution_id in self._cancelled
-                    )
-            finally:
-                self._waiting -= 1
             item = QueuedTask(execution_id, task, memory)
-            if execution_id in self._cancelled or self._closed:
+            if execution_id in self._cancelled or self._closed:  # cancelled before this call arrived
                 reason = None if execution_id in self._cancelled else "the executor was shut down"
                 self._finish(self._cancelled_result(item, reason))
+            else:
+                self._waiting[execution_id] = item
+        for execution_id, _, _ in items:
+            if execution_id not in self._waiting:
+                continue
+            async with self._room:
+                await self._room.wait_for(
+                    lambda: self._queue.has_room() or self._closed or execution_id not in self._waiting
+                )
+            item = self._waiting.pop(execution_id, None)
+            if item is None:  # cancelled, or shut down, while it waited: already finished
                 continue
             self._queue.push(item)
             self._wake.set()
@@ -156,8 +162,8 @@ class Scheduler:
 
     async def cancel(self, execution_id: str) -> bool:
         """Queued: never starts. Running: killed. Either way the result is CANCELLED."""
-        item = self._queue.remove(execution_id)
-        if item is not None:
+        item = self._queue.remove(execution_id) or self._waiting.pop(execution_id, None)
+        if item is not None:  # queued, or waiting for room in the queue
             self._finish(self._cancelled_result(item))
             await self._notify_room()
             return True
@@ -171,9 +177,8 @@ class Scheduler:
                 except RayError:
                     pass  # the worker died; the retry path sees the cancel mark
             return True
-        if execution_id in self._futures:  # still waiting for room in the queue
+        if execution_id in self._futures:  # its enqueue call has not arrived yet
             self._cancelled.add(execution_id)
-            await self._notify_room()
             return True
         return False
 
@@ -318,7 +323,10 @@ class Scheduler:
             await self._start_worker(node, index)
         else:
             await self._forget_node(node)
-        # Whatever the dead worker left running is removed by a live worker that
+        await self._reap_orphans()
+
+    async def _reap_orphans(self) -> None:
+        # Whatever a dead worker left running is removed by a live worker that
         # shares its engine (on a real cluster, the replacement on the same node).
         for handle in list(self._workers.values())[:1]:
             try:
@@ -339,8 +347,13 @@ class Scheduler:
         async with self._sync_lock:
             alive = set(sandbox_nodes(ray.nodes()))
             known = self._placement.nodes() | {node for node, _ in self._worker_home.values()}
-            for node in known - alive:
+            lost = known - alive
+            for node in lost:
                 await self._forget_node(node)
+            if lost and not self._closed:
+                # The lost workers' failed calls find them forgotten already and
+                # start no _replace, so the reaping after their death starts here.
+                self._spawn(self._reap_orphans())
             new = [node for node in alive if node not in known and node not in self._node_errors]
             starts = [self._start_worker(node, index) for node in new for index in range(self._config.worker_pool_size)]
             await asyncio.gather(*starts)
@@ -390,7 +403,11 @@ class Scheduler:
     # Views ---------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        return {"queued": len(self._queue) + self._waiting, "running": self._placement.running}
+        return {"queued": len(self._queue) + len(self._waiting), "running": self._placement.running}
+
+    def pending(self) -> dict[str, list[str]]:
+        """Execution ids not finished yet: queued (in dispatch order, then those waiting for room) and running."""
+        return {"queued": [*self._queue.ids(), *self._waiting], "running": list(self._inflight)}
 
     def cluster(self) -> dict[str, Any]:
         nodes: dict[str, Any] = {}

@@ -53,6 +53,10 @@ class TaskQueue:
         self._items[item.execution_id] = item
         self._items.move_to_end(item.execution_id, last=False)
 
+    def ids(self) -> list[str]:
+        """Execution ids in the order they will be dispatched."""
+        return list(self._items)
+
     def peek(self) -> QueuedTask | None:
         return next(iter(self._items.values()), None)
 

@@ -22,13 +22,18 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class StatisticsTracker:
-    """Counts every result; percentiles over the last ``window`` wall times."""
+    """Counts every result; wall-time mean and percentiles (over the last ``window``) of those that ran.
+
+    A task that never ran (cancelled while queued, refused by the engine) has
+    no wall time; counting its 0 would drag the mean and percentiles down.
+    """
 
     def __init__(self, window: int = 10_000, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.monotonic
         self.total = 0
         self.by_status: Counter[str] = Counter()
         self._wall_sum = 0.0
+        self._timed = 0
         self._recent: deque[float] = deque(maxlen=window)
         self._first_seen: float | None = None
         self._last_finished: float | None = None
@@ -45,8 +50,11 @@ class StatisticsTracker:
         self._last_finished = now
         self.total += 1
         self.by_status[result.status.value] += 1
-        self._wall_sum += result.resource_usage.wall_time
-        self._recent.append(result.resource_usage.wall_time)
+        wall_time = result.resource_usage.wall_time
+        if wall_time > 0:
+            self._timed += 1
+            self._wall_sum += wall_time
+            self._recent.append(wall_time)
 
     def snapshot(self, queued: int = 0, running: int = 0) -> ExecutionStatistics:
         recent = list(self._recent)
@@ -58,7 +66,7 @@ class StatisticsTracker:
         return ExecutionStatistics(
             total=self.total,
             by_status=dict(self.by_status),
-            wall_time_mean=self._wall_sum / self.total if self.total else 0.0,
+            wall_time_mean=self._wall_sum / self._timed if self._timed else 0.0,
             wall_time_p50=percentile(recent, 0.50),
             wall_time_p95=percentile(recent, 0.95),
             throughput=self.total / elapsed if elapsed > 0 else 0.0,

@@ -1,0 +1,48 @@
+"""LRUCache: keeps the most recently stored or read entries."""
+
+from __future__ import annotations
+
+import pytest
+
+from faber_ray.scheduling.lru import LRUCache
+
+
+def test_evicts_the_least_recently_stored() -> None:
+    cache: LRUCache[str, int] = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)
+    assert cache.get("a") is None
+    assert cache.get("b") == 2 and cache.get("c") == 3
+    assert len(cache) == 2 and cache.evictions == 1
+
+
+def test_a_read_refreshes_an_entry() -> None:
+    cache: LRUCache[str, int] = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+    assert "a" in cache and "b" not in cache
+
+
+def test_overwrite_refreshes_without_growing() -> None:
+    cache: LRUCache[str, int] = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("a", 10)
+    assert len(cache) == 2 and cache.evictions == 0
+    cache.put("c", 3)
+    assert cache.get("a") == 10 and cache.get("b") is None
+
+
+def test_missing_key_is_none_and_counts_nothing() -> None:
+    cache: LRUCache[str, int] = LRUCache(1)
+    assert cache.get("x") is None
+    assert len(cache) == 0 and cache.evictions == 0
+
+
+@pytest.mark.parametrize("capacity", [0, -3])
+def test_capacity_must_be_positive(capacity: int) -> None:
+    with pytest.raises(ValueError):
+        LRUCache(capacity)
