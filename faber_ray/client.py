@@ -15,12 +15,11 @@ from typing import Any
 import ray
 
 from faber_ray.actors import NAMESPACE, TaskExecutor
+from faber_ray.actors.options import SHARED_EXECUTOR_NAME
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutionError, unwrap_error
 
 __all__ = ["SHARED_EXECUTOR_NAME", "connect", "ensure_ray", "start_shared", "stop_shared"]
-
-SHARED_EXECUTOR_NAME = "executor"
 
 
 def _token_available() -> bool:

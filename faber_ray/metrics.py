@@ -23,8 +23,9 @@ __all__ = [
 ]
 
 def _node(node_id: str) -> str:
-    """Node tags are the first 8 hex digits of the id, as the CLI and actor names show them."""
-    return node_id[:8]
+    """Node tags are the first 8 hex digits of the id, as the CLI and actor names show them;
+    ``none`` for a task that never reached a node (cancelled while queued)."""
+    return node_id[:8] or "none"
 
 
 _SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]

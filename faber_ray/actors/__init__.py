@@ -9,7 +9,7 @@ import ray
 from faber_ray.actors.collector import ResultCollector
 from faber_ray.actors.executor import TaskExecutor as _TaskExecutorActor
 from faber_ray.actors.monitor import Monitor
-from faber_ray.actors.options import NAMESPACE, SANDBOX_RESOURCE, ActorNames, control_options
+from faber_ray.actors.options import NAMESPACE, SANDBOX_RESOURCE, SHARED_EXECUTOR_NAME, control_options
 from faber_ray.actors.scheduler import Scheduler
 from faber_ray.actors.worker import SandboxWorker
 
@@ -42,7 +42,10 @@ class _ExecutorClass:
         if not name:
             options.pop("name")
         options.update(ray_options)
-        return _BoundExecutor(self._actor_class, options, tag="" if name else None)
+        # The shared executor's actors get plain names (scheduler, worker-...); any
+        # other executor's are suffixed, with its own name or a random tag.
+        tag = "" if name == SHARED_EXECUTOR_NAME else name
+        return _BoundExecutor(self._actor_class, options, tag=tag)
 
     def remote(self, config: Any = None) -> Any:
         return self.options().remote(config)

@@ -14,9 +14,11 @@ from typing import Any
 
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-__all__ = ["NAMESPACE", "SANDBOX_RESOURCE", "ActorNames", "control_options", "worker_options"]
+__all__ = ["NAMESPACE", "SANDBOX_RESOURCE", "SHARED_EXECUTOR_NAME", "ActorNames", "control_options", "worker_options"]
 
 NAMESPACE = "faber-ray"
+#: The name of a cluster's shared executor (``faber-ray start``).
+SHARED_EXECUTOR_NAME = "executor"
 #: Nodes that advertise this custom resource host sandboxes; if none does, every node does.
 SANDBOX_RESOURCE = "faber_ray_sandbox"
 

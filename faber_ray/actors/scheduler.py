@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from typing import Any
 
 import ray
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 #: are also noticed at once, when a call to them fails.
 NODE_REFRESH_SECONDS = 2.0
 WORKER_START_TIMEOUT = 120.0
+#: A node where a worker failed to start is tried again after this pause.
+RETRY_FAILED_NODE_SECONDS = 30.0
 
 
 def sandbox_nodes(nodes: list[dict[str, Any]]) -> list[str]:
@@ -61,7 +64,7 @@ class Scheduler:
         self._slots = math.ceil(config.max_concurrent_tasks / config.worker_pool_size)
         self._workers: dict[str, Any] = {}
         self._worker_home: dict[str, tuple[str, int]] = {}  # name -> (node, index)
-        self._node_errors: dict[str, str] = {}
+        self._node_errors: dict[str, tuple[float, str]] = {}  # node -> (when, why) of its last failed worker start
         self._futures: dict[str, asyncio.Future[TaskResult]] = {}
         self._inflight: dict[str, QueuedTask] = {}
         self._cancelled: set[str] = set()
@@ -79,7 +82,7 @@ class Scheduler:
         self._room, self._wake, self._sync_lock = asyncio.Condition(), asyncio.Event(), asyncio.Lock()
         await self._sync_nodes()
         if not self._workers:
-            reasons = "; ".join(f"node {node[:8]}: {why}" for node, why in self._node_errors.items())
+            reasons = "; ".join(f"node {node[:8]}: {why}" for node, (_, why) in self._node_errors.items())
             raise SandboxError(f"no node could start a SandboxWorker ({reasons or 'no alive node'})")
         self._spawn(self._dispatch_loop())
         self._spawn(self._membership_loop())
@@ -100,6 +103,9 @@ class Scheduler:
             removed += outcome if isinstance(outcome, int) else 0
         runs = [task for task in self._background if task.get_name().startswith("run-")]
         await asyncio.gather(*runs, return_exceptions=True)
+        deliveries = [task for task in self._background if task.get_name().startswith("deliver-")]
+        await asyncio.gather(*deliveries, return_exceptions=True)
+        await asyncio.sleep(0)  # let the resolved result calls answer before this actor is killed
         for handle in self._workers.values():
             ray.kill(handle, no_restart=True)
         self._workers.clear()
@@ -279,12 +285,20 @@ class Scheduler:
 
     def _finish(self, result: TaskResult) -> None:
         self._cancelled.discard(result.execution_id)
+        usage = result.resource_usage
+        metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
+        self._spawn(self._deliver(result), name=f"deliver-{result.execution_id}")
+
+    async def _deliver(self, result: TaskResult) -> None:
+        """Store the result, then resolve its ref: whoever holds a result can also
+        find it with ``get_result`` and see it counted in ``stats``."""
+        try:
+            await self._collector.add.remote(result)
+        except RayError as error:
+            log.error("ResultCollector unreachable (%s); result %s is not cached", _short(error), result.execution_id)
         future = self._futures.get(result.execution_id)
         if future is not None and not future.done():
             future.set_result(result)
-        self._collector.add.remote(result)
-        usage = result.resource_usage
-        metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
 
     def _cancelled_result(self, item: QueuedTask, reason: str | None = None) -> TaskResult:
         return TaskResult(
@@ -354,8 +368,16 @@ class Scheduler:
                 # The lost workers' failed calls find them forgotten already and
                 # start no _replace, so the reaping after their death starts here.
                 self._spawn(self._reap_orphans())
-            new = [node for node in alive if node not in known and node not in self._node_errors]
-            starts = [self._start_worker(node, index) for node in new for index in range(self._config.worker_pool_size)]
+            # Every alive node should have its full pool: start what is missing (new
+            # nodes, or workers whose start failed), except where a start failed just now.
+            now = time.monotonic()
+            starts = [
+                self._start_worker(node, index)
+                for node in alive
+                if now - self._node_errors.get(node, (-math.inf, ""))[0] >= RETRY_FAILED_NODE_SECONDS
+                for index in range(self._config.worker_pool_size)
+                if self._names.worker(node, index) not in self._worker_home
+            ]
             await asyncio.gather(*starts)
 
     async def _forget_node(self, node: str) -> None:
@@ -380,15 +402,15 @@ class Scheduler:
             except ValueError:
                 await asyncio.sleep(0.1)
         if handle is None:
-            self._node_errors[node] = f"the actor name {name} stayed taken"
+            self._worker_start_failed(name, node, f"the actor name {name} stayed taken")
             return
         try:
             info = await asyncio.wait_for(handle.ready.remote(), WORKER_START_TIMEOUT)
         except (RayError, asyncio.TimeoutError) as error:
-            self._node_errors[node] = _short(error)
-            self._worker_home.pop(name, None)
-            log.error("worker %s could not start on node %s: %s", name, node[:8], _short(error))
+            ray.kill(handle, no_restart=True)
+            self._worker_start_failed(name, node, _short(error))
             return
+        self._node_errors.pop(node, None)
         if self._closed:
             ray.kill(handle, no_restart=True)
             return
@@ -399,6 +421,12 @@ class Scheduler:
             self._monitor.set_capacity.remote(node, info["memory_capacity"])
         assert self._wake is not None
         self._wake.set()
+
+    def _worker_start_failed(self, name: str, node: str, why: str) -> None:
+        """Remember why, and let the membership loop try again after a pause."""
+        self._worker_home.pop(name, None)
+        self._node_errors[node] = (time.monotonic(), why)
+        log.error("worker %s could not start on node %s: %s", name, node[:8], why)
 
     # Views ---------------------------------------------------------------------
 
@@ -419,4 +447,5 @@ class Scheduler:
             node["workers"].append({"name": worker.name, "slots": worker.slots, "running": len(worker.running)})
             node["slots"] += worker.slots
             node["slots_in_use"] += len(worker.running)
-        return {"nodes": nodes, "unavailable_nodes": dict(self._node_errors), **self.counts()}
+        failing = {node: why for node, (_, why) in self._node_errors.items()}
+        return {"nodes": nodes, "unavailable_nodes": failing, **self.counts()}

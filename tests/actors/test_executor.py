@@ -167,7 +167,8 @@ def test_issue_example_reaps_orphans_at_start_and_shuts_down_clean(
 def test_control_actors_pinned_to_the_driver_node_and_named_in_namespace(executor: Any, head_node_id: str) -> None:
     alive = list_actors(filters=[("state", "=", "ALIVE")], detail=True, limit=10_000)
     by_name = {actor.name: actor for actor in alive if actor.name}
-    for name in (EXECUTOR_NAME, "scheduler", "monitor", "collector"):
+    # A named executor other than the shared one suffixes its actors with its name.
+    for name in (EXECUTOR_NAME, *(f"{role}-{EXECUTOR_NAME}" for role in ("scheduler", "monitor", "collector"))):
         actor = by_name[name]
         assert actor.node_id == head_node_id, name
         assert actor.ray_namespace == NAMESPACE, name

@@ -103,4 +103,4 @@ def test_every_metric_is_exported_with_sensible_values(executor: Any, metrics_po
             assert set(tags) <= ALLOWED_TAGS, (name, tags)
             assert not execution_ids & set(tags.values()), name
             if "node" in tags:
-                assert re.fullmatch(r"[0-9a-f]{8}", tags["node"]), (name, tags)
+                assert re.fullmatch(r"[0-9a-f]{8}|none", tags["node"]), (name, tags)
