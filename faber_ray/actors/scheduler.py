@@ -68,6 +68,7 @@ class Scheduler:
         self._futures: dict[str, asyncio.Future[TaskResult]] = {}
         self._inflight: dict[str, QueuedTask] = {}
         self._cancelled: set[str] = set()
+        self._delivering: set[str] = set()  # finished, result on its way to the collector
         self._waiting: dict[str, QueuedTask] = {}  # accepted, waiting for room in the queue, in order
         self._closed = False
         self._room: asyncio.Condition | None = None
@@ -183,7 +184,7 @@ class Scheduler:
                 except RayError:
                     pass  # the worker died; the retry path sees the cancel mark
             return True
-        if execution_id in self._futures:  # its enqueue call has not arrived yet
+        if execution_id in self._futures and execution_id not in self._delivering:  # enqueue not arrived yet
             self._cancelled.add(execution_id)
             return True
         return False
@@ -285,6 +286,7 @@ class Scheduler:
 
     def _finish(self, result: TaskResult) -> None:
         self._cancelled.discard(result.execution_id)
+        self._delivering.add(result.execution_id)
         usage = result.resource_usage
         metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
         self._spawn(self._deliver(result), name=f"deliver-{result.execution_id}")
@@ -296,6 +298,7 @@ class Scheduler:
             await self._collector.add.remote(result)
         except RayError as error:
             log.error("ResultCollector unreachable (%s); result %s is not cached", _short(error), result.execution_id)
+        self._delivering.discard(result.execution_id)
         future = self._futures.get(result.execution_id)
         if future is not None and not future.done():
             future.set_result(result)
