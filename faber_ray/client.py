@@ -85,6 +85,6 @@ def stop_shared(address: str | None = None) -> int | None:
         handle = ray.get_actor(SHARED_EXECUTOR_NAME, namespace=NAMESPACE)
     except ValueError:
         return None
-    removed = ray.get(handle.shutdown.remote())
+    removed = int(ray.get(handle.shutdown.remote()))
     ray.kill(handle, no_restart=True)
-    return int(removed)
+    return removed

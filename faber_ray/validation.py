@@ -71,7 +71,7 @@ def _refuse(index: int, field: str, reason: str, kind: type[ExecutorError] = Tas
 
 
 def _has_nul(value: str | bytes) -> bool:
-    return (b"\x00" if isinstance(value, bytes) else "\x00") in value
+    return b"\x00" in value if isinstance(value, bytes) else "\x00" in value
 
 
 def _check_command(task: Task, config: ExecutorConfig, index: int) -> None:
@@ -101,7 +101,8 @@ def _check_env(task: Task, config: ExecutorConfig, index: int) -> None:
 
 def _check_files(task: Task, config: ExecutorConfig, index: int) -> None:
     total = 0
-    for path, content in (task.files or {}).items():
+    files = task.files or {}
+    for path, content in files.items():
         field = f"files.{path}"
         if not path or _has_nul(path):
             _refuse(index, field, "file path is empty or contains a NUL byte")
@@ -114,7 +115,7 @@ def _check_files(task: Task, config: ExecutorConfig, index: int) -> None:
         if path == ".":
             _refuse(index, field, "file path must name a file, not the working directory")
         for parent in _parents(path):
-            if parent in task.files:
+            if parent in files:
                 _refuse(index, field, f"file path is inside '{parent}', which is a file of this task")
         total += len(content.encode() if isinstance(content, str) else content)
     if total > config.max_files_bytes:

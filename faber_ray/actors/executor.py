@@ -44,14 +44,17 @@ class TaskExecutor:
         self._names = ActorNames(uuid.uuid4().hex[:6] if tag is None else tag)
         node = ray.get_runtime_context().get_node_id()
         self._monitor = (
-            Monitor.options(**control_options("monitor", self._names.monitor, node)).remote()
+            Monitor.options(**control_options("monitor", self._names.monitor, node)).remote()  # type: ignore[attr-defined]
             if config.enable_monitoring
             else None
         )
-        self._collector = ResultCollector.options(**control_options("collector", self._names.collector, node)).remote(
+        # (Ray's @ray.remote classes are not typed with .options.)
+        collector_options = control_options("collector", self._names.collector, node)
+        self._collector = ResultCollector.options(**collector_options).remote(  # type: ignore[attr-defined]
             config.result_cache_size
         )
-        self._scheduler = Scheduler.options(**control_options("scheduler", self._names.scheduler, node)).remote(
+        scheduler_options = control_options("scheduler", self._names.scheduler, node)
+        self._scheduler = Scheduler.options(**scheduler_options).remote(  # type: ignore[attr-defined]
             config, self._names, self._monitor, self._collector
         )
         self._started = self._scheduler.start.remote()

@@ -153,10 +153,10 @@ class Scheduler:
                 await self._room.wait_for(
                     lambda: self._queue.has_room() or self._closed or execution_id not in self._waiting
                 )
-            item = self._waiting.pop(execution_id, None)
-            if item is None:  # cancelled, or shut down, while it waited: already finished
+            admitted = self._waiting.pop(execution_id, None)
+            if admitted is None:  # cancelled, or shut down, while it waited: already finished
                 continue
-            self._queue.push(item)
+            self._queue.push(admitted)
             self._wake.set()
         metrics.queue_depth(len(self._queue))
 
@@ -169,7 +169,9 @@ class Scheduler:
 
     async def cancel(self, execution_id: str) -> bool:
         """Queued: never starts. Running: killed. Either way the result is CANCELLED."""
-        item = self._queue.remove(execution_id) or self._waiting.pop(execution_id, None)
+        item = self._queue.remove(execution_id)
+        if item is None:
+            item = self._waiting.pop(execution_id, None)
         if item is not None:  # queued, or waiting for room in the queue
             self._finish(self._cancelled_result(item))
             await self._notify_room()
@@ -398,7 +400,8 @@ class Scheduler:
         handle = None
         for _ in range(50):  # a dead predecessor's name is released a moment after its death
             try:
-                handle = SandboxWorker.options(**worker_options(name, node, self._slots)).remote(
+                options = worker_options(name, node, self._slots)
+                handle = SandboxWorker.options(**options).remote(  # type: ignore[attr-defined]
                     self._config, name, self._monitor
                 )
                 break
