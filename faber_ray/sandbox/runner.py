@@ -11,7 +11,6 @@ its staging directory are removed.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import socket
@@ -26,13 +25,13 @@ from typing import Any
 
 import docker
 import docker.errors
-import docker.types
 
 from faber_ray.config import ExecutorConfig, ResolvedLimits
 from faber_ray.errors import ExecutorError, SandboxError
 from faber_ray.models import ResourceUsage, Task, TaskResult, TaskStatus
 from faber_ray.sandbox.cgroup import CgroupUsage, SandboxCgroup
 from faber_ray.sandbox.engine import connect, docker_errors
+from faber_ray.sandbox.spec import container_spec
 from faber_ray.sandbox.streams import CappedBuffer, pump_frames, raw_socket
 from faber_ray.status import ExecutionFacts, decide_status
 
@@ -46,7 +45,6 @@ LABEL_NODE_ID = "faber-ray.node-id"
 #: Who started the container (a worker actor's name), so a successor can reap it.
 LABEL_OWNER = "faber-ray.owner"
 
-STAGING_MOUNT = "/.faber-ray-files"
 SAMPLE_INTERVAL = 0.1
 # Exit codes of a process killed by SIGXCPU / SIGXFSZ (the RLIMIT backstops).
 _EXIT_SIGXCPU, _EXIT_SIGXFSZ = 128 + 24, 128 + 25
@@ -290,57 +288,16 @@ class SandboxRunner:
     def _create(
         self, task: Task, image: str, limits: ResolvedLimits, execution: _Execution, staging: Path | None
     ) -> str:
-        config = self.config
-        command = task.argv()
-        mounts: list[docker.types.Mount] = []
-        if staging is not None:
-            mounts.append(docker.types.Mount(STAGING_MOUNT, str(staging), type="bind", read_only=True))
-            command = ["/bin/sh", "-c", f'cp -R {STAGING_MOUNT}/. . && exec "$@"', "faber-ray", *command]
-        tmpfs_options = f"rw,nosuid,nodev,exec,size={limits.disk},mode=1777"
-        cpu_backstop = math.ceil(limits.cpu_time) + 1
-        gvisor = config.runtime == "runsc"
-        host_config = self.client.api.create_host_config(
-            network_mode="bridge" if task.network else "none",
-            read_only=True,
-            tmpfs={config.work_dir: tmpfs_options, "/tmp": tmpfs_options},
-            mounts=mounts or None,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            # gVisor's Sentry runs as host threads of the container, so a small
-            # pids limit kills the sandbox itself; there RLIMIT_NPROC (which gVisor
-            # counts per sandbox) caps the processes instead.
-            pids_limit=None if gvisor else limits.max_processes,
-            mem_limit=limits.memory,
-            memswap_limit=limits.memory,
-            nano_cpus=int(config.sandbox_cpus * 1e9),
-            ulimits=[
-                docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
-                docker.types.Ulimit(name="fsize", soft=limits.disk, hard=limits.disk),
-                docker.types.Ulimit(name="core", soft=0, hard=0),
-                docker.types.Ulimit(name="cpu", soft=cpu_backstop, hard=cpu_backstop + 1),
-                *([docker.types.Ulimit(name="nproc", soft=limits.max_processes, hard=limits.max_processes)]
-                  if gvisor else []),
-            ],
-            runtime=config.runtime,
-            cgroup_parent=f"/faber-ray/{execution.execution_id}" if self._cgroup_parents else None,
-            log_config=docker.types.LogConfig(type="none"),
-            shm_size=16 * 1024 * 1024,
-        )
-        environment = {"HOME": config.work_dir, **(task.env or {})}
-        created: dict[str, Any] = self.client.api.create_container(
-            image,
-            command=command,
-            user=config.sandbox_user,
-            working_dir=config.work_dir,
-            environment=environment,
-            hostname="sandbox",
-            stdin_open=True,
-            tty=False,
-            network_disabled=not task.network,
-            labels={LABEL: "1", LABEL_EXECUTION_ID: execution.execution_id, LABEL_NODE_ID: self.node_id,
-                    LABEL_OWNER: self.owner},
-            host_config=host_config,
-        )
+        labels = {
+            LABEL: "1",
+            LABEL_EXECUTION_ID: execution.execution_id,
+            LABEL_NODE_ID: self.node_id,
+            LABEL_OWNER: self.owner,
+        }
+        parent = f"/faber-ray/{execution.execution_id}" if self._cgroup_parents else None
+        spec = container_spec(task, limits, self.config, labels=labels, staging=staging, cgroup_parent=parent)
+        host_config = self.client.api.create_host_config(**spec.host)
+        created: dict[str, Any] = self.client.api.create_container(image, host_config=host_config, **spec.container)
         return str(created["Id"])
 
     def _start(self, container_id: str, task: Task, facts: ExecutionFacts, stderr: CappedBuffer) -> bool:
