@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 from typing import Any
 
 import ray
 from ray.exceptions import RayError, RayTaskError
 
 from faber_ray import metrics
-from faber_ray.actors.options import SANDBOX_RESOURCE, ActorNames, worker_options
-from faber_ray.actors.worker import SandboxWorker
+from faber_ray.actors.options import ActorNames
+from faber_ray.actors.pool import WorkerPool, short_error
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ResourceLimitError, SandboxError
 from faber_ray.models import Task, TaskResult, TaskStatus
@@ -27,29 +25,9 @@ from faber_ray.scheduling.ledger import CapacityLedger
 from faber_ray.scheduling.placement import Placement
 from faber_ray.scheduling.queue import QueuedTask, TaskQueue
 
-__all__ = ["Scheduler", "sandbox_nodes"]
+__all__ = ["Scheduler"]
 
 log = logging.getLogger(__name__)
-
-#: How often membership is re-read to find joined and lost nodes. Lost workers
-#: are also noticed at once, when a call to them fails.
-NODE_REFRESH_SECONDS = 2.0
-WORKER_START_TIMEOUT = 120.0
-#: A node where a worker failed to start is tried again after this pause.
-RETRY_FAILED_NODE_SECONDS = 30.0
-
-
-def sandbox_nodes(nodes: list[dict[str, Any]]) -> list[str]:
-    """Alive nodes that host sandboxes: those advertising ``faber_ray_sandbox``, or all if none does."""
-    alive = [node for node in nodes if node.get("Alive")]
-    marked = [node for node in alive if node.get("Resources", {}).get(SANDBOX_RESOURCE)]
-    return [node["NodeID"] for node in (marked or alive)]
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
-
 
 @ray.remote
 class Scheduler:
@@ -61,10 +39,10 @@ class Scheduler:
         self._queue = TaskQueue(config.queue_size)
         self._placement = Placement(config.max_concurrent_tasks)
         self._ledger = CapacityLedger()  # capacities always; reservations when there is no Monitor
-        self._slots = math.ceil(config.max_concurrent_tasks / config.worker_pool_size)
-        self._workers: dict[str, Any] = {}
-        self._worker_home: dict[str, tuple[str, int]] = {}  # name -> (node, index)
-        self._node_errors: dict[str, tuple[float, str]] = {}  # node -> (when, why) of its last failed worker start
+        self._pool = WorkerPool(
+            config, names, self._placement, self._ledger, self._monitor,
+            on_change=self._wake_dispatch, spawn=self._spawn,
+        )
         self._futures: dict[str, asyncio.Future[TaskResult]] = {}
         self._inflight: dict[str, QueuedTask] = {}
         self._cancelled: set[str] = set()
@@ -73,20 +51,19 @@ class Scheduler:
         self._closed = False
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
-        self._sync_lock: asyncio.Lock | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
     # Lifecycle -----------------------------------------------------------------
 
     async def start(self) -> dict[str, Any]:
         """Start workers on every sandbox node, then the dispatch and membership loops."""
-        self._room, self._wake, self._sync_lock = asyncio.Condition(), asyncio.Event(), asyncio.Lock()
-        await self._sync_nodes()
-        if not self._workers:
-            reasons = "; ".join(f"node {node[:8]}: {why}" for node, (_, why) in self._node_errors.items())
+        self._room, self._wake = asyncio.Condition(), asyncio.Event()
+        await self._pool.sync()
+        if not len(self._pool):
+            reasons = "; ".join(f"node {node[:8]}: {why}" for node, why in self._pool.failures().items())
             raise SandboxError(f"no node could start a SandboxWorker ({reasons or 'no alive node'})")
         self._spawn(self._dispatch_loop())
-        self._spawn(self._membership_loop())
+        self._spawn(self._pool.run_membership())
         return self.cluster()
 
     async def shutdown(self) -> int:
@@ -98,21 +75,19 @@ class Scheduler:
         await self._notify_room()
         for execution_id in list(self._inflight):
             self._cancelled.add(execution_id)
-        removed = 0
-        calls = [handle.shutdown.remote() for handle in self._workers.values()]
-        for outcome in await asyncio.gather(*calls, return_exceptions=True):
-            removed += outcome if isinstance(outcome, int) else 0
+        removed = await self._pool.shutdown()
         runs = [task for task in self._background if task.get_name().startswith("run-")]
         await asyncio.gather(*runs, return_exceptions=True)
         deliveries = [task for task in self._background if task.get_name().startswith("deliver-")]
         await asyncio.gather(*deliveries, return_exceptions=True)
         await asyncio.sleep(0)  # let the resolved result calls answer before this actor is killed
-        for handle in self._workers.values():
-            ray.kill(handle, no_restart=True)
-        self._workers.clear()
         for task in self._background:
             task.cancel()
         return removed
+
+    def _wake_dispatch(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
     def _spawn(self, coroutine: Any, name: str | None = None) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
@@ -179,7 +154,7 @@ class Scheduler:
         if execution_id in self._inflight:
             self._cancelled.add(execution_id)
             worker = self._placement.worker_of(execution_id)
-            handle = self._workers.get(worker) if worker else None
+            handle = self._pool.handle(worker) if worker else None
             if handle is not None:
                 try:
                     await handle.cancel.remote(execution_id)
@@ -241,8 +216,8 @@ class Scheduler:
             try:
                 return await self._monitor.admit.remote(item.execution_id, item.memory, nodes)
             except RayError as error:
-                log.error("Monitor unreachable (%s); admitting from the local ledger", _short(error))
-                self._monitor = None
+                log.error("Monitor unreachable (%s); admitting from the local ledger", short_error(error))
+                self._monitor = self._pool.monitor = None
         return self._ledger.reserve(item.execution_id, item.memory, nodes)
 
     def _release(self, execution_id: str) -> None:
@@ -255,12 +230,14 @@ class Scheduler:
         execution_id = item.execution_id
         result: TaskResult | None = None
         try:
-            handle = self._workers[worker]
+            handle = self._pool.handle(worker)
+            if handle is None:
+                raise KeyError(worker)  # forgotten since dispatch: its node was lost
             result = await handle.run.remote(execution_id, item.task, item.attempts)
         except RayTaskError as error:  # the worker's own code failed: not a fault to retry
-            result = self._error_result(item, node, f"the worker failed while running the task: {_short(error)}")
+            result = self._error_result(item, node, f"the worker failed while running the task: {short_error(error)}")
         except (RayError, KeyError) as error:
-            self._worker_lost(worker, error)
+            self._pool.lost(worker, error)
             result = self._after_fault(item, worker, node, error)
         finally:
             self._placement.release(execution_id)
@@ -276,7 +253,7 @@ class Scheduler:
         """Retry a task lost to an infrastructure fault, or end it with a result that says why."""
         if item.execution_id in self._cancelled:
             return self._cancelled_result(item)
-        cause = f"worker {worker} on node {node[:8]} was lost ({_short(error)})"
+        cause = f"worker {worker} on node {node[:8]} was lost ({short_error(error)})"
         if item.attempts <= self._config.max_infra_retries:
             log.warning("%s; retrying task %s", cause, item.execution_id)
             metrics.infra_retry(node)
@@ -299,7 +276,7 @@ class Scheduler:
         try:
             await self._collector.add.remote(result)
         except RayError as error:
-            log.error("ResultCollector unreachable (%s); result %s is not cached", _short(error), result.execution_id)
+            log.error("ResultCollector unreachable (%s); result %s is not cached", short_error(error), result.execution_id)
         self._delivering.discard(result.execution_id)
         future = self._futures.get(result.execution_id)
         if future is not None and not future.done():
@@ -324,116 +301,6 @@ class Scheduler:
             attempts=item.attempts,
         )
 
-    # Workers and nodes -----------------------------------------------------------
-
-    def _worker_lost(self, name: str, error: BaseException) -> None:
-        """Forget a dead worker once, and start a replacement if its node is still alive."""
-        if name not in self._workers:
-            return
-        log.warning("worker %s lost: %s", name, _short(error))
-        self._workers.pop(name)
-        self._placement.remove_worker(name)
-        node, index = self._worker_home[name]
-        if not self._closed:
-            self._spawn(self._replace(name, node, index))
-
-    async def _replace(self, name: str, node: str, index: int) -> None:
-        if node in sandbox_nodes(ray.nodes()):
-            await self._start_worker(node, index)
-        else:
-            await self._forget_node(node)
-        await self._reap_orphans()
-
-    async def _reap_orphans(self) -> None:
-        # Whatever a dead worker left running is removed by a live worker that
-        # shares its engine (on a real cluster, the replacement on the same node).
-        for handle in list(self._workers.values())[:1]:
-            try:
-                await handle.reap_orphans.remote()
-            except RayError:
-                pass
-
-    async def _membership_loop(self) -> None:
-        while not self._closed:
-            await asyncio.sleep(NODE_REFRESH_SECONDS)
-            try:
-                await self._sync_nodes()
-            except Exception:  # noqa: BLE001
-                log.exception("membership refresh failed")
-
-    async def _sync_nodes(self) -> None:
-        assert self._sync_lock is not None
-        async with self._sync_lock:
-            alive = set(sandbox_nodes(ray.nodes()))
-            known = self._placement.nodes() | {node for node, _ in self._worker_home.values()}
-            lost = known - alive
-            for node in lost:
-                await self._forget_node(node)
-            if lost and not self._closed:
-                # The lost workers' failed calls find them forgotten already and
-                # start no _replace, so the reaping after their death starts here.
-                self._spawn(self._reap_orphans())
-            # Every alive node should have its full pool: start what is missing (new
-            # nodes, or workers whose start failed), except where a start failed just now.
-            now = time.monotonic()
-            starts = [
-                self._start_worker(node, index)
-                for node in alive
-                if now - self._node_errors.get(node, (-math.inf, ""))[0] >= RETRY_FAILED_NODE_SECONDS
-                for index in range(self._config.worker_pool_size)
-                if self._names.worker(node, index) not in self._worker_home
-            ]
-            await asyncio.gather(*starts)
-
-    async def _forget_node(self, node: str) -> None:
-        for name in [n for n, (home, _) in self._worker_home.items() if home == node]:
-            self._worker_home.pop(name, None)
-            self._workers.pop(name, None)
-            self._placement.remove_worker(name)
-        self._ledger.remove_node(node)
-        if self._monitor is not None:
-            self._monitor.remove_node.remote(node)
-
-    async def _start_worker(self, node: str, index: int) -> None:
-        name = self._names.worker(node, index)
-        self._worker_home[name] = (node, index)
-        handle = None
-        for _ in range(50):  # a dead predecessor's name is released a moment after its death
-            try:
-                options = worker_options(name, node, self._slots)
-                handle = SandboxWorker.options(**options).remote(  # type: ignore[attr-defined]
-                    self._config, name, self._monitor
-                )
-                break
-            except ValueError:
-                await asyncio.sleep(0.1)
-        if handle is None:
-            self._worker_start_failed(name, node, f"the actor name {name} stayed taken")
-            return
-        try:
-            info = await asyncio.wait_for(handle.ready.remote(), WORKER_START_TIMEOUT)
-        except (RayError, asyncio.TimeoutError) as error:
-            ray.kill(handle, no_restart=True)
-            self._worker_start_failed(name, node, _short(error))
-            return
-        self._node_errors.pop(node, None)
-        if self._closed:
-            ray.kill(handle, no_restart=True)
-            return
-        self._workers[name] = handle
-        self._placement.add_worker(name, node, self._slots)
-        self._ledger.set_capacity(node, info["memory_capacity"])
-        if self._monitor is not None:
-            self._monitor.set_capacity.remote(node, info["memory_capacity"])
-        assert self._wake is not None
-        self._wake.set()
-
-    def _worker_start_failed(self, name: str, node: str, why: str) -> None:
-        """Remember why, and let the membership loop try again after a pause."""
-        self._worker_home.pop(name, None)
-        self._node_errors[node] = (time.monotonic(), why)
-        log.error("worker %s could not start on node %s: %s", name, node[:8], why)
-
     # Views ---------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
@@ -453,5 +320,4 @@ class Scheduler:
             node["workers"].append({"name": worker.name, "slots": worker.slots, "running": len(worker.running)})
             node["slots"] += worker.slots
             node["slots_in_use"] += len(worker.running)
-        failing = {node: why for node, (_, why) in self._node_errors.items()}
-        return {"nodes": nodes, "unavailable_nodes": failing, **self.counts()}
+        return {"nodes": nodes, "unavailable_nodes": self._pool.failures(), **self.counts()}

@@ -1,0 +1,203 @@
+"""The Scheduler's pool of SandboxWorkers: one set per sandbox node, kept whole.
+
+Workers start on every node that hosts sandboxes, including nodes that join
+later; a dead worker is replaced on its node, a lost node is forgotten, and
+whatever a dead worker left running is reaped by a live one. Membership is
+re-read every ``NODE_REFRESH_SECONDS``, off the dispatch path; lost workers are
+also noticed at once, when a call to them fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import ray
+from ray.exceptions import RayError
+
+from faber_ray.actors.options import SANDBOX_RESOURCE, ActorNames, worker_options
+from faber_ray.actors.worker import SandboxWorker
+from faber_ray.config import ExecutorConfig
+from faber_ray.scheduling.ledger import CapacityLedger
+from faber_ray.scheduling.placement import Placement
+
+__all__ = ["NODE_REFRESH_SECONDS", "WorkerPool", "sandbox_nodes", "short_error"]
+
+log = logging.getLogger(__name__)
+
+NODE_REFRESH_SECONDS = 2.0
+WORKER_START_TIMEOUT = 120.0
+#: A node where a worker failed to start is tried again after this pause.
+RETRY_FAILED_NODE_SECONDS = 30.0
+
+
+def sandbox_nodes(nodes: list[dict[str, Any]]) -> list[str]:
+    """Alive nodes that host sandboxes: those advertising ``faber_ray_sandbox``, or all if none does."""
+    alive = [node for node in nodes if node.get("Alive")]
+    marked = [node for node in alive if node.get("Resources", {}).get(SANDBOX_RESOURCE)]
+    return [node["NodeID"] for node in (marked or alive)]
+
+
+def short_error(error: BaseException) -> str:
+    """The first line of an error, for logs and results."""
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
+class WorkerPool:
+    """Starts, replaces and forgets workers; records them in the Scheduler's placement and ledger."""
+
+    def __init__(
+        self,
+        config: ExecutorConfig,
+        names: ActorNames,
+        placement: Placement,
+        ledger: CapacityLedger,
+        monitor: Any | None,
+        *,
+        on_change: Callable[[], None],
+        spawn: Callable[[Coroutine[Any, Any, Any]], Any],
+    ) -> None:
+        self.monitor = monitor  # cleared by the Scheduler if the Monitor becomes unreachable
+        self.closed = False
+        self._config = config
+        self._names = names
+        self._placement = placement
+        self._ledger = ledger
+        self._on_change = on_change
+        self._spawn = spawn
+        self._slots = math.ceil(config.max_concurrent_tasks / config.worker_pool_size)
+        self._workers: dict[str, Any] = {}
+        self._home: dict[str, tuple[str, int]] = {}  # name -> (node, index), started or starting
+        self._failures: dict[str, tuple[float, str]] = {}  # node -> (when, why) of its last failed start
+        self._sync_lock = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return len(self._workers)
+
+    def handle(self, name: str) -> Any | None:
+        return self._workers.get(name)
+
+    def failures(self) -> dict[str, str]:
+        """Nodes whose last worker start failed, with the reason."""
+        return {node: why for node, (_, why) in self._failures.items()}
+
+    async def run_membership(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(NODE_REFRESH_SECONDS)
+            try:
+                await self.sync()
+            except Exception:  # noqa: BLE001 - the loop must survive one bad refresh
+                log.exception("membership refresh failed")
+
+    async def sync(self) -> None:
+        """Forget lost nodes; give every alive node its full pool."""
+        async with self._sync_lock:
+            alive = set(sandbox_nodes(ray.nodes()))
+            known = self._placement.nodes() | {node for node, _ in self._home.values()}
+            lost = known - alive
+            for node in lost:
+                self._forget_node(node)
+            if lost and not self.closed:
+                # The lost workers' failed calls find them forgotten already and
+                # start no replacement, so the reaping after their death starts here.
+                self._spawn(self._reap_orphans())
+            now = time.monotonic()
+            starts = [
+                self._start(node, index)
+                for node in alive
+                if now - self._failures.get(node, (-math.inf, ""))[0] >= RETRY_FAILED_NODE_SECONDS
+                for index in range(self._config.worker_pool_size)
+                if self._names.worker(node, index) not in self._home
+            ]
+            await asyncio.gather(*starts)
+
+    def lost(self, name: str, error: BaseException) -> None:
+        """Forget a dead worker once, and replace it if its node is still alive."""
+        if name not in self._workers:
+            return
+        log.warning("worker %s lost: %s", name, short_error(error))
+        self._workers.pop(name)
+        self._placement.remove_worker(name)
+        node, index = self._home[name]
+        if not self.closed:
+            self._spawn(self._replace(node, index))
+
+    async def shutdown(self) -> int:
+        """Stop every worker after it removed its containers; returns how many were left to remove."""
+        self.closed = True
+        outcomes = await asyncio.gather(
+            *(handle.shutdown.remote() for handle in self._workers.values()), return_exceptions=True
+        )
+        for handle in self._workers.values():
+            ray.kill(handle, no_restart=True)
+        self._workers.clear()
+        return sum(outcome for outcome in outcomes if isinstance(outcome, int))
+
+    async def _replace(self, node: str, index: int) -> None:
+        if node in sandbox_nodes(ray.nodes()):
+            await self._start(node, index)
+        else:
+            self._forget_node(node)
+        await self._reap_orphans()
+
+    async def _reap_orphans(self) -> None:
+        # Whatever a dead worker left running is removed by a live worker that
+        # shares its engine (on a real cluster, the replacement on the same node).
+        for handle in list(self._workers.values())[:1]:
+            try:
+                await handle.reap_orphans.remote()
+            except RayError:
+                pass
+
+    def _forget_node(self, node: str) -> None:
+        for name in [name for name, (home, _) in self._home.items() if home == node]:
+            self._home.pop(name, None)
+            self._workers.pop(name, None)
+            self._placement.remove_worker(name)
+        self._ledger.remove_node(node)
+        if self.monitor is not None:
+            self.monitor.remove_node.remote(node)
+
+    async def _start(self, node: str, index: int) -> None:
+        name = self._names.worker(node, index)
+        self._home[name] = (node, index)
+        handle = None
+        for _ in range(50):  # a dead predecessor's name is released a moment after its death
+            try:
+                options = worker_options(name, node, self._slots)
+                handle = SandboxWorker.options(**options).remote(  # type: ignore[attr-defined]
+                    self._config, name, self.monitor
+                )
+                break
+            except ValueError:
+                await asyncio.sleep(0.1)
+        if handle is None:
+            self._start_failed(name, node, f"the actor name {name} stayed taken")
+            return
+        try:
+            info = await asyncio.wait_for(handle.ready.remote(), WORKER_START_TIMEOUT)
+        except (RayError, asyncio.TimeoutError) as error:
+            ray.kill(handle, no_restart=True)
+            self._start_failed(name, node, short_error(error))
+            return
+        self._failures.pop(node, None)
+        if self.closed:
+            ray.kill(handle, no_restart=True)
+            return
+        self._workers[name] = handle
+        self._placement.add_worker(name, node, self._slots)
+        self._ledger.set_capacity(node, info["memory_capacity"])
+        if self.monitor is not None:
+            self.monitor.set_capacity.remote(node, info["memory_capacity"])
+        self._on_change()
+
+    def _start_failed(self, name: str, node: str, why: str) -> None:
+        """Remember why, and let the membership loop try again after a pause."""
+        self._home.pop(name, None)
+        self._failures[node] = (time.monotonic(), why)
+        log.error("worker %s could not start on node %s: %s", name, node[:8], why)
