@@ -103,6 +103,11 @@ class SandboxCgroup:
             pids_limit_hits=_read_keyed(self._dir("pids", container=container) / "pids.events", "max") or 0,
         )
 
+    def container_pids_limit_hits(self) -> int:
+        """Forks the running container's pids limit refused (only its own cgroup counts them)."""
+        directory = self._dir("" if self.version == 2 else "pids", container=True)
+        return _read_keyed(directory / "pids.events", "max") or 0
+
     def oom_kills(self) -> int:
         """OOM kills counted in the parent, which survive the container's exit.
 

@@ -368,7 +368,9 @@ class SandboxRunner:
         peak.cpu_time = max(peak.cpu_time, sample.cpu_time)
         peak.peak_memory = max(peak.peak_memory, sample.peak_memory)
         peak.processes = max(peak.processes, sample.processes)
-        if cgroup.container_id and cgroup.read(container=True).pids_limit_hits:
+        # One file, not a second full read: the parent's sample does not count the
+        # container's refused forks.
+        if cgroup.container_id and cgroup.container_pids_limit_hits():
             execution.limits_hit.add("max_processes")
 
     def _output_overflow(self, execution: _Execution) -> None:
