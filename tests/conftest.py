@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,8 +27,10 @@ from faber_ray.sandbox.runner import SandboxRunner
 # Sandbox (Docker, no Ray)
 # ---------------------------------------------------------------------------
 
-#: node_id the sandbox fixtures' runners stamp on their containers and results.
-TEST_NODE_ID = "test-node"
+#: node_id the sandbox fixtures' runners stamp on their containers and results. It is
+#: unique per pytest process, so two test runs sharing one engine never count (or
+#: reap) each other's containers.
+TEST_NODE_ID = f"test-node-{os.getpid()}"
 TEST_OWNER = "test-owner"
 
 
