@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -89,6 +89,13 @@ class ExecutorConfig(BaseModel):
     sandbox_user: str = Field("10001:10001", description="uid:gid the command runs as.")
     work_dir: str = "/work"
     docker_host: str | None = Field(None, description="Docker endpoint; None uses DOCKER_HOST or the local socket.")
+
+    # Warm sandboxes.
+    sandbox_mode: Literal["warm", "fresh"] = Field(
+        "warm", description="warm: reuse containers, reset between tasks; fresh: a new container per task."
+    )
+    warm_max_uses: int = Field(1000, gt=0, description="Tasks one warm container serves before it is recycled.")
+    warm_idle_seconds: float = Field(60, gt=0, description="How long an idle warm container is kept.")
 
     # Size caps checked before anything runs.
     max_command_bytes: ByteCount = Field(256 * 1024, gt=0, description="command plus args.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -127,6 +127,9 @@ class TaskResult(_Model):
     node_id: str = ""
     image: str = ""
     attempts: int = Field(default=1, description="Runs it took, counting infrastructure retries.")
+    sandbox: Literal["warm", "fresh"] = Field(
+        default="fresh", description="How it ran: in a reused (warm) container, or in one made for it alone."
+    )
 
 
 class ExecutionStatistics(_Model):

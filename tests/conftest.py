@@ -9,9 +9,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -61,28 +59,33 @@ def sandbox_image(docker_client: docker.DockerClient) -> str:
     return ExecutorConfig().default_image
 
 
-@pytest.fixture(scope="session")
-def sandbox_staging_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the fixtures' runners stage task files; it must be empty after every run."""
-    return tmp_path_factory.mktemp("staging")
+@pytest.fixture(scope="module", params=["warm", "fresh"])
+def sandbox_mode(request: pytest.FixtureRequest) -> str:
+    """Every test of the sandbox layer runs in both modes (module by module)."""
+    return str(request.param)
+
+
+_RUNNERS: list[SandboxRunner] = []
 
 
 @pytest.fixture(scope="module")
 def make_runner(
-    docker_client: docker.DockerClient, sandbox_image: str, sandbox_staging_root: Path
-) -> Callable[..., SandboxRunner]:
-    """Build a runner from ``ExecutorConfig`` keyword arguments (for non-default configs)."""
+    docker_client: docker.DockerClient, sandbox_image: str, sandbox_mode: str
+) -> Iterator[Callable[..., SandboxRunner]]:
+    """Build a runner from ``ExecutorConfig`` keyword arguments, in this module's sandbox mode."""
+    made: list[SandboxRunner] = []
 
     def make(**config: Any) -> SandboxRunner:
-        return SandboxRunner(
-            ExecutorConfig(**config),
-            node_id=TEST_NODE_ID,
-            owner=TEST_OWNER,
-            client=docker_client,
-            staging_root=sandbox_staging_root,
-        )
+        config.setdefault("sandbox_mode", sandbox_mode)
+        runner = SandboxRunner(ExecutorConfig(**config), node_id=TEST_NODE_ID, owner=TEST_OWNER, client=docker_client)
+        made.append(runner)
+        _RUNNERS.append(runner)
+        return runner
 
-    return make
+    yield make
+    for runner in made:
+        runner.close()
+        _RUNNERS.remove(runner)
 
 
 @pytest.fixture(scope="module")
@@ -92,19 +95,19 @@ def runner(make_runner: Callable[..., SandboxRunner]) -> SandboxRunner:
 
 
 @pytest.fixture
-def no_leftover_sandboxes(docker_client: docker.DockerClient, sandbox_staging_root: Path) -> Iterator[None]:
-    """Fail a test that leaves a ``faber-ray`` container (of a test node) or a staging directory behind.
+def no_leftover_sandboxes(docker_client: docker.DockerClient) -> Iterator[None]:
+    """Fail a test that leaves a ``faber-ray`` container (of a test node) behind.
 
-    ``SandboxRunner.run`` removes its container before it returns, so the check
-    runs at once, without waiting. Leftovers are reaped after the check so one
-    failure does not cascade into the next tests.
+    A fresh run removes its container before it returns; warm containers are
+    kept for reuse, so every runner's idle ones are drained first (as
+    ``close`` does at shutdown), and then nothing of ours may be left. The
+    check runs at once, without waiting. Leftovers are reaped after the check
+    so one failure does not cascade into the next tests.
     """
     yield
+    for made in _RUNNERS:
+        made.drain_idle()
     left = [box for box in list_sandboxes(docker_client) if _ours(box)]
-    staged = sorted(path.name for path in sandbox_staging_root.iterdir())
     if left:
         reap_sandboxes(docker_client, only=_ours)
-    for name in staged:
-        shutil.rmtree(sandbox_staging_root / name, ignore_errors=True)
     assert left == [], f"faber-ray containers left behind: {left}"
-    assert staged == [], f"staging directories left behind: {staged}"

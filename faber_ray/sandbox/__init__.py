@@ -1,4 +1,4 @@
-"""The Docker layer: create, limit, feed, watch and remove one container per task. No Ray here."""
+"""The Docker layer: sandbox containers running the agent, fresh or warm, and their cleanup. No Ray here."""
 
 from faber_ray.sandbox.engine import connect
 from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes

@@ -1,21 +1,35 @@
-"""Read a sandbox's usage straight from its cgroup (v1 or v2).
+"""A task's limits and usage, straight from the kernel's cgroups (v1 or v2).
 
-``docker stats`` costs about a second a call, so the runner reads the kernel's
-counters itself. Each container is started under its own *parent* cgroup
-(``cgroup_parent``): the parent's counters are hierarchical and, unlike the
-container's own directory (which vanishes when the container exits), they
-survive the exit, so even a 5 ms task gets exact CPU and peak-memory numbers.
+``docker stats`` costs about a second a call, so faber-ray reads and writes
+the cgroup files itself. Every task (every step of a task) runs in a cgroup
+of its own, made as a child of its container's cgroup just before it starts,
+so every counter (CPU time, peak memory, peak processes, refused forks, OOM
+kills) starts at zero and belongs to that task alone, as in go-judge. The
+task's limits are written on that child; the container's cgroup keeps an
+outer bound for the agent and the files of earlier steps.
+
+Under gVisor the task's processes live inside the Sentry, out of the host's
+reach, so the container's own cgroup is re-limited for each task and its
+counters are read as differences from a baseline (``SharedCgroup``).
+
+Every path here is under ``/sys/fs/cgroup``, which only the kernel and root
+can change: a task cannot plant anything in it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CgroupUsage", "SandboxCgroup", "cgroup_version"]
+from faber_ray.errors import SandboxError
+
+__all__ = ["CGROUP_ROOT", "ChildCgroup", "ContainerCgroup", "CgroupUsage", "SharedCgroup", "cgroup_version"]
 
 CGROUP_ROOT = Path(os.environ.get("FABER_RAY_CGROUP_ROOT", "/sys/fs/cgroup"))
+#: The v1 controllers a task is moved into; cpu quota and devices stay the container's.
+_V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 
 
 def cgroup_version(root: Path = CGROUP_ROOT) -> int:
@@ -25,12 +39,13 @@ def cgroup_version(root: Path = CGROUP_ROOT) -> int:
 
 @dataclass
 class CgroupUsage:
-    """One reading of the counters; zero where a counter was not readable."""
+    """One reading; zero where a counter was not readable."""
 
     cpu_time: float = 0.0
     peak_memory: int = 0
     processes: int = 0
     pids_limit_hits: int = 0
+    oom_kills: int = 0
 
 
 def _read_int(path: Path) -> int | None:
@@ -51,81 +66,229 @@ def _read_keyed(path: Path, key: str) -> int | None:
     return None
 
 
-class SandboxCgroup:
-    """The cgroup paths of one sandbox: its parent (kept after exit) and the container's own."""
+def _write(path: Path, value: object, *, optional: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if optional:
+            return  # e.g. no swap accounting, or no TCP accounting on this kernel
+        raise SandboxError(f"the cgroup file {path} is missing; is the controller enabled?") from None
+    except OSError as error:
+        raise SandboxError(f"cannot open the cgroup file {path}: {error.strerror}") from None
+    try:
+        os.write(fd, str(value).encode())
+    except OSError as error:
+        if not optional:
+            raise SandboxError(f"cannot write {value} to {path}: {error.strerror}") from None
+    finally:
+        os.close(fd)
 
-    def __init__(self, parent: str, container_id: str | None = None, root: Path = CGROUP_ROOT) -> None:
-        self.parent = parent.strip("/")
-        self.container_id = container_id
-        self.root = root
-        self.version = cgroup_version(root)
 
-        # Where the container's own cgroup is, per controller ("" on v2), when it
-        # was found from its process rather than from our parent and its id.
-        self._process_paths: dict[str, str] = {}
+class ContainerCgroup:
+    """A container's cgroup directories, one per controller (one in all on v2)."""
 
-    def locate_process(self, pid: int, proc: Path = Path("/proc")) -> bool:
-        """Find the container's cgroup from its PID 1, for engines whose cgroup driver
-        (systemd) ignores our parent path; False if the process is not visible here."""
+    def __init__(self, paths: dict[str, Path], version: int) -> None:
+        self.paths = paths
+        self.version = version
+        self._limits: tuple[int, int] | None = None
+        self._children = 0
+
+    @classmethod
+    def at(cls, relative: str, root: Path = CGROUP_ROOT) -> ContainerCgroup:
+        """The cgroup a cgroupfs-driver engine makes for a container: ``<parent>/<id>`` in each hierarchy."""
+        if cgroup_version(root) == 2:
+            return cls({"": root / relative}, 2)
+        return cls({controller: root / controller / relative for controller in _V1_CONTROLLERS}, 1)
+
+    @classmethod
+    def of_process(cls, pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -> ContainerCgroup:
+        """Find the cgroup of ``pid`` (the container's agent) from ``/proc/<pid>/cgroup``."""
+        version = cgroup_version(root)
         try:
             lines = (proc / str(pid) / "cgroup").read_text().splitlines()
-        except OSError:
-            return False
+        except OSError as error:
+            raise SandboxError(f"cannot read the cgroup of sandbox process {pid}: {error.strerror}") from None
+        paths: dict[str, Path] = {}
         for line in lines:
-            _, controllers, path = line.split(":", 2)
-            for controller in controllers.split(",") if controllers else [""]:
-                self._process_paths[controller.removeprefix("name=")] = path.lstrip("/")
-        return bool(self._process_paths)
+            _, controllers, relative = line.split(":", 2)
+            if version == 2 and controllers == "":
+                paths[""] = root / relative.lstrip("/")
+            for controller in controllers.split(","):
+                if version == 1 and controller in (*_V1_CONTROLLERS, "cpu"):
+                    paths[controller] = root / controller / relative.lstrip("/")
+        wanted = [""] if version == 2 else list(_V1_CONTROLLERS)
+        missing = [name or "unified" for name in wanted if name not in paths]
+        if missing:
+            raise SandboxError(f"sandbox process {pid} has no {', '.join(missing)} cgroup; the limits cannot hold")
+        return cls(paths, version)
 
-    def _dir(self, controller: str, *, container: bool) -> Path:
-        base = self.root if self.version == 2 else self.root / controller
-        if container and controller in self._process_paths:
-            return base / self._process_paths[controller]
-        path = base / self.parent
-        return path / self.container_id if container and self.container_id else path
+    def _dir(self, controller: str) -> Path:
+        return self.paths["" if self.version == 2 else controller]
 
-    def read(self, *, container: bool = False) -> CgroupUsage:
-        """Read the counters of the parent (``container=False``) or of the running container."""
+    def processes(self) -> list[int]:
+        """Host pids of the processes in the container's own cgroup (the agent and a fresh stub)."""
+        directory = self._dir("pids") / ("agent" if self.version == 2 and self._children else "")
+        try:
+            return [int(line) for line in (directory / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def set_outer_limits(self, memory: int, processes: int) -> None:
+        """Bound the whole container (agent, stub, task and leftover files) before a task."""
+        if self._limits == (memory, processes):
+            return
         if self.version == 2:
-            directory = self._dir("", container=container)
-            usec = _read_keyed(directory / "cpu.stat", "usage_usec")
-            return CgroupUsage(
-                cpu_time=(usec or 0) / 1e6,
-                peak_memory=_read_int(directory / "memory.peak") or 0,
-                processes=_read_int(directory / "pids.current") or 0,
-                pids_limit_hits=_read_keyed(directory / "pids.events", "max") or 0,
-            )
-        nanoseconds = _read_int(self._dir("cpuacct", container=container) / "cpuacct.usage")
+            _write(self._dir("memory") / "memory.max", memory)
+            _write(self._dir("memory") / "memory.swap.max", 0, optional=True)
+        else:
+            _set_v1_memory(self._dir("memory"), memory, raising=self._limits is None or memory > self._limits[0])
+        _write(self._dir("pids") / "pids.max", processes)
+        self._limits = (memory, processes)
+
+    def child(self, name: str, agent_pid: int) -> ChildCgroup:
+        """A fresh cgroup for one task or step; on v2 the agent first moves to a leaf of its own."""
+        if self.version == 2 and not self._children:
+            leaf = self.paths[""] / "agent"
+            _mkdir(leaf)
+            _write(leaf / "cgroup.procs", agent_pid)
+            _write(self.paths[""] / "cgroup.subtree_control", "+memory +pids +cpu", optional=True)
+        self._children += 1
+        if self.version == 2:
+            return ChildCgroup({"": self.paths[""] / name}, 2)
+        return ChildCgroup({controller: self._dir(controller) / name for controller in _V1_CONTROLLERS}, 1)
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise SandboxError(f"cannot create the cgroup {path}: {error.strerror}") from None
+
+
+def _set_v1_memory(directory: Path, memory: int, *, raising: bool) -> None:
+    """memory+swap may never be below memory, so the order of the two writes depends on the direction."""
+    memsw = directory / "memory.memsw.limit_in_bytes"
+    if raising:
+        _write(memsw, memory, optional=True)
+        _write(directory / "memory.limit_in_bytes", memory)
+    else:
+        _write(directory / "memory.limit_in_bytes", memory)
+        _write(memsw, memory, optional=True)
+
+
+def _usage(directory: dict[str, Path], version: int) -> CgroupUsage:
+    if version == 2:
+        path = directory[""]
         return CgroupUsage(
-            cpu_time=(nanoseconds or 0) / 1e9,
-            peak_memory=_read_int(self._dir("memory", container=container) / "memory.max_usage_in_bytes") or 0,
-            processes=_read_int(self._dir("pids", container=container) / "pids.current") or 0,
-            pids_limit_hits=_read_keyed(self._dir("pids", container=container) / "pids.events", "max") or 0,
+            cpu_time=(_read_keyed(path / "cpu.stat", "usage_usec") or 0) / 1e6,
+            peak_memory=_read_int(path / "memory.peak") or 0,
+            processes=_read_int(path / "pids.peak") or _read_int(path / "pids.current") or 0,
+            pids_limit_hits=_read_keyed(path / "pids.events", "max") or 0,
+            oom_kills=_read_keyed(path / "memory.events", "oom_kill") or 0,
         )
+    pids = directory["pids"]
+    return CgroupUsage(
+        cpu_time=(_read_int(directory["cpuacct"] / "cpuacct.usage") or 0) / 1e9,
+        peak_memory=_read_int(directory["memory"] / "memory.max_usage_in_bytes") or 0,
+        processes=_read_int(pids / "pids.peak") or _read_int(pids / "pids.current") or 0,
+        pids_limit_hits=_read_keyed(pids / "pids.events", "max") or 0,
+        oom_kills=_read_keyed(directory["memory"] / "memory.oom_control", "oom_kill") or 0,
+    )
 
-    def container_pids_limit_hits(self) -> int:
-        """Forks the running container's pids limit refused (only its own cgroup counts them)."""
-        directory = self._dir("" if self.version == 2 else "pids", container=True)
-        return _read_keyed(directory / "pids.events", "max") or 0
 
-    def oom_kills(self) -> int:
-        """OOM kills counted in the parent, which survive the container's exit.
+@dataclass
+class ChildCgroup:
+    """One task's own cgroup: made empty, limited, joined by the stub, read, removed."""
 
-        Only cgroup v2 propagates the count to the parent; on v1 this stays 0 and
-        Docker's ``OOMKilled`` flag (reliable under runc) is what tells.
-        """
+    paths: dict[str, Path]
+    version: int
+    made: bool = field(default=False, init=False)
+
+    def create(self, memory: int, processes: int) -> None:
+        for path in self.paths.values():
+            _mkdir(path)
+        self.made = True
         if self.version == 2:
-            return _read_keyed(self._dir("", container=False) / "memory.events", "oom_kill") or 0
-        return _read_keyed(self._dir("memory", container=False) / "memory.oom_control", "oom_kill") or 0
+            path = self.paths[""]
+            _write(path / "memory.max", memory)
+            _write(path / "memory.swap.max", 0, optional=True)
+            _write(path / "pids.max", processes)
+            return
+        memory_dir = self.paths["memory"]
+        _set_v1_memory(memory_dir, memory, raising=False)
+        # Socket buffers escape a v1 memory limit unless TCP accounting is switched on here.
+        _write(memory_dir / "memory.kmem.tcp.limit_in_bytes", memory, optional=True)
+        _write(self.paths["pids"] / "pids.max", processes)
+
+    def attach(self, pid: int) -> None:
+        for path in self.paths.values():
+            _write(path / "cgroup.procs", pid)
+
+    def read(self) -> CgroupUsage:
+        return _usage(self.paths, self.version)
+
+    def cpu_time(self) -> float:
+        if self.version == 2:
+            return (_read_keyed(self.paths[""] / "cpu.stat", "usage_usec") or 0) / 1e6
+        return (_read_int(self.paths["cpuacct"] / "cpuacct.usage") or 0) / 1e9
 
     def remove(self) -> None:
-        """Remove the parent directories Docker created; a busy or missing one is left alone."""
-        if self.version == 2:
-            candidates = [self.root / self.parent]
-        else:
-            candidates = [path / self.parent for path in self.root.iterdir() if (path / self.parent).is_dir()]
-        for path in candidates:
-            try:
-                path.rmdir()
-            except OSError:
-                pass
+        """Remove the directories; one still busy (a process not yet gone) is left to the reaper."""
+        if not self.made:
+            return
+        for path in self.paths.values():
+            for _ in range(100):
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as error:
+                    if error.errno != errno.EBUSY:
+                        break
+                    os.sched_yield()
+        self.made = False
+
+
+class SharedCgroup:
+    """The container's own cgroup serving one task at a time (gVisor): re-limited, read as differences."""
+
+    def __init__(self, container: ContainerCgroup) -> None:
+        self.container = container
+        self._base = CgroupUsage()
+
+    def create(self, memory: int, processes: int) -> None:
+        self.container.set_outer_limits(memory, processes)
+        if self.container.version == 1:
+            _write(self.container.paths["memory"] / "memory.max_usage_in_bytes", 0, optional=True)
+        self._base = self._raw()
+
+    def attach(self, pid: int) -> None:
+        """Nothing to move: the whole container is the task's."""
+
+    def _raw(self) -> CgroupUsage:
+        return _usage(self.container.paths, self.container.version)
+
+    def _parent_peak(self) -> int:
+        """The peak as the container's own parent cgroup saw it: that survives the container's death."""
+        if self.container.version == 2:
+            return _read_int(self.container.paths[""].parent / "memory.peak") or 0
+        return _read_int(self.container.paths["memory"].parent / "memory.max_usage_in_bytes") or 0
+
+    def read(self) -> CgroupUsage:
+        now = self._raw()
+        return CgroupUsage(
+            cpu_time=max(0.0, now.cpu_time - self._base.cpu_time),
+            peak_memory=max(now.peak_memory, self._parent_peak()),
+            processes=now.processes,
+            pids_limit_hits=max(0, now.pids_limit_hits - self._base.pids_limit_hits),
+            oom_kills=max(0, now.oom_kills - self._base.oom_kills),
+        )
+
+    def cpu_time(self) -> float:
+        return self.read().cpu_time
+
+    def remove(self) -> None:
+        """The container's cgroup goes with the container."""

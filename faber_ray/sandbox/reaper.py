@@ -1,20 +1,39 @@
-"""Remove sandboxes that a dead process left behind.
+"""Remove sandboxes, and their cgroups, that a dead process left behind.
 
-A worker killed with SIGKILL cannot clean up, and its containers keep
-running; only their labels can find them again.
+Most leftovers clean themselves up: the agent exits when its owner's channel
+closes and the engine then removes the container. What remains (a container
+created but never started, a cgroup directory a crash left) is found by its
+labels and removed here. A container is an orphan when the process that made
+it is gone from this machine, which never holds for a live cluster's
+containers, or when a caller's ``only`` says so.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 import docker
 import docker.errors
 
+from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version
 from faber_ray.sandbox.engine import docker_errors
-from collections.abc import Callable
+from faber_ray.sandbox.labels import (
+    LABEL,
+    LABEL_EXECUTION_ID,
+    LABEL_MODE,
+    LABEL_NODE_ID,
+    LABEL_OWNER,
+    LABEL_OWNER_PROCESS,
+    owner_alive,
+)
 
-from faber_ray.sandbox.runner import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER
+__all__ = ["list_sandboxes", "maker_is_gone", "reap_sandboxes", "remove_stale_cgroups"]
 
-__all__ = ["list_sandboxes", "reap_sandboxes"]
+#: A cgroup directory younger than this may belong to a run that is just starting.
+STALE_CGROUP_SECONDS = 60.0
 
 
 def list_sandboxes(client: docker.DockerClient, node_id: str | None = None) -> list[dict[str, str]]:
@@ -28,10 +47,17 @@ def list_sandboxes(client: docker.DockerClient, node_id: str | None = None) -> l
             "execution_id": item["Labels"].get(LABEL_EXECUTION_ID, ""),
             "node_id": item["Labels"].get(LABEL_NODE_ID, ""),
             "owner": item["Labels"].get(LABEL_OWNER, ""),
+            "owner_process": item["Labels"].get(LABEL_OWNER_PROCESS, ""),
+            "mode": item["Labels"].get(LABEL_MODE, ""),
             "state": item["State"],
         }
         for item in found
     ]
+
+
+def maker_is_gone(sandbox: dict[str, str]) -> bool:
+    """True when the process that made the container no longer runs on this machine."""
+    return bool(sandbox.get("owner_process")) and not owner_alive(sandbox["owner_process"])
 
 
 def reap_sandboxes(
@@ -47,11 +73,37 @@ def reap_sandboxes(
         if only is not None and not only(sandbox):
             continue
         try:
-            client.api.remove_container(sandbox["id"], force=True)
+            client.api.remove_container(sandbox["id"], force=True, v=True)
             removed += 1
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as error:
-            if error.status_code != 409:  # 409: another reaper (a sibling worker) is removing it already
+            if error.status_code != 409:  # 409: the engine (or a sibling reaper) is removing it already
                 raise
+    remove_stale_cgroups()
+    return removed
+
+
+def remove_stale_cgroups(root: Path = CGROUP_ROOT, older_than: float = STALE_CGROUP_SECONDS) -> int:
+    """Remove empty cgroup directories under ``faber-ray/`` left by containers that are gone.
+
+    A directory that still holds a process cannot be removed (the kernel refuses),
+    and one younger than ``older_than`` is left alone, so a live run is never touched.
+    """
+    tops = [root / "faber-ray"] if cgroup_version(root) == 2 else [
+        controller / "faber-ray" for controller in root.iterdir() if (controller / "faber-ray").is_dir()
+    ]
+    removed, now = 0, time.time()
+    for top in tops:
+        for directory, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+            path = Path(directory)
+            if path == top:
+                continue
+            try:
+                if now - path.stat().st_ctime < older_than:
+                    continue
+                path.rmdir()
+                removed += 1
+            except OSError:
+                pass  # busy (a process is in it), or removed by someone else
     return removed

@@ -1,26 +1,54 @@
-"""What a sandbox container is asked to be: the hardening and the limits, as plain data.
+"""What a sandbox container is asked to be: the hardening and the outer limits, as plain data.
 
 Kept apart from the runner so the security settings can be read in one
-place and checked without a Docker engine.
+place and checked without a Docker engine. Every container runs the agent
+(``agent/``) as PID 1; a task's own limits are applied per task, on a cgroup
+of its own (see ``cgroup.py``), so the container's limits are an outer bound
+that also covers the agent and the files earlier steps left.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker.types
 
-from faber_ray.config import ExecutorConfig, ResolvedLimits
-from faber_ray.models import Task
+from faber_ray.config import ExecutorConfig
+from faber_ray.sandbox.agent import AGENT_MOUNT
+from faber_ray.sandbox.seccomp import profile_json
 
-__all__ = ["SHM_BYTES", "STAGING_MOUNT", "ContainerSpec", "container_spec"]
+__all__ = [
+    "AGENT_ALLOWANCE",
+    "SHM_BYTES",
+    "ContainerSpec",
+    "SandboxProfile",
+    "container_spec",
+    "gvisor_host_tasks",
+    "outer_memory",
+    "tmpfs_inodes",
+]
 
-#: Where a task's staged files are mounted, read-only, before the copy into the workdir.
-STAGING_MOUNT = "/.faber-ray-files"
 SHM_BYTES = 16 * 1024 * 1024
+#: Memory the agent (a static binary, well under 2 MiB resident) and its buffers may use beside the task.
+AGENT_ALLOWANCE = 32 * 1024 * 1024
+#: Processes the agent and a waiting stub add to a container beside the task's own.
+AGENT_PROCESSES = 4
+#: Under gVisor every guest process costs several host tasks (Sentry threads, systrap stubs):
+#: measured about 7 per process, plus about 45 for an idle sandbox.
+GVISOR_BASE_TASKS = 64
+GVISOR_TASKS_PER_PROCESS = 8
+
+
+@dataclass(frozen=True)
+class SandboxProfile:
+    """What a container is made with and keeps: a warm container serves only tasks of its profile."""
+
+    image: str
+    disk: int
+    network: bool
+    volumes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -29,69 +57,77 @@ class ContainerSpec:
 
     host: dict[str, Any] = field(default_factory=dict)
     container: dict[str, Any] = field(default_factory=dict)
+    writable: tuple[str, ...] = ()
+
+
+def tmpfs_inodes(disk: int) -> int:
+    """Inodes per writable mount: a task may not pin the kernel's inodes beyond its disk's worth."""
+    return max(1024, min(disk // 4096, 1 << 20))
+
+
+def outer_memory(memory: int, disk: int, mounts: int) -> int:
+    """The container's bound: the task's memory, the files its writable mounts can hold, and the agent."""
+    return memory + disk * mounts + SHM_BYTES + AGENT_ALLOWANCE
+
+
+def gvisor_host_tasks(max_processes: int) -> int:
+    """The host pids limit of a gVisor sandbox: the guest's own cap is RLIMIT_NPROC, this bounds the host."""
+    return GVISOR_BASE_TASKS + GVISOR_TASKS_PER_PROCESS * max_processes
 
 
 def container_spec(
-    task: Task,
-    limits: ResolvedLimits,
+    profile: SandboxProfile,
     config: ExecutorConfig,
     *,
+    agent: Path,
     labels: dict[str, str],
-    staging: Path | None = None,
+    memory: int,
+    max_processes: int,
     cgroup_parent: str | None = None,
 ) -> ContainerSpec:
-    """The locked-down container for ``task``: no network unless asked and allowed, a
-    read-only root with size-limited tmpfs mounts, no capabilities, no new privileges,
-    a non-root user, and every limit the kernel can hold it to."""
-    command = task.argv()
-    mounts: list[docker.types.Mount] = []
-    if staging is not None:
-        # The root is read-only and the workdir tmpfs exists only once started, so
-        # the container's first step copies the staged files in, then becomes the task.
-        mounts.append(docker.types.Mount(STAGING_MOUNT, str(staging), type="bind", read_only=True))
-        command = ["/bin/sh", "-c", f'cp -R {STAGING_MOUNT}/. . && exec "$@"', "faber-ray", *command]
-    tmpfs_options = f"rw,nosuid,nodev,exec,size={limits.disk},mode=1777"
-    cpu_backstop = math.ceil(limits.cpu_time) + 1
-    # gVisor's Sentry runs as host threads of the container, so a small pids limit
-    # kills the sandbox itself; there RLIMIT_NPROC (which gVisor counts per
-    # sandbox) caps the processes instead.
+    """The locked-down container: no network unless asked and allowed, a read-only root with
+    size-limited tmpfs mounts (image volumes included, so no volume ever reaches the host's disk),
+    no capabilities, no new privileges, faber-ray's seccomp profile, a non-root user."""
+    options = f"rw,nosuid,nodev,exec,size={profile.disk},nr_inodes={tmpfs_inodes(profile.disk)},mode=1777"
+    scratch = [config.work_dir, "/tmp", *(path for path in profile.volumes if path not in (config.work_dir, "/tmp"))]
     gvisor = config.runtime == "runsc"
-    ulimits = [
-        docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
-        docker.types.Ulimit(name="fsize", soft=limits.disk, hard=limits.disk),
-        docker.types.Ulimit(name="core", soft=0, hard=0),
-        docker.types.Ulimit(name="cpu", soft=cpu_backstop, hard=cpu_backstop + 1),
-    ]
-    if gvisor:
-        ulimits.append(docker.types.Ulimit(name="nproc", soft=limits.max_processes, hard=limits.max_processes))
+    # Under gVisor there is no /dev/mqueue, and the agent's reset is not used (see warm mode).
+    writable = (*scratch, "/dev/shm") if gvisor else (*scratch, "/dev/shm", "/dev/mqueue")
     host = {
-        "network_mode": "bridge" if task.network else "none",
+        "network_mode": "bridge" if profile.network else "none",
         "read_only": True,
-        "tmpfs": {config.work_dir: tmpfs_options, "/tmp": tmpfs_options},
-        "mounts": mounts or None,
+        "tmpfs": {path: options for path in scratch},
+        "mounts": [docker.types.Mount(AGENT_MOUNT, str(agent), type="bind", read_only=True)],
         "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "pids_limit": None if gvisor else limits.max_processes,
-        "mem_limit": limits.memory,
-        "memswap_limit": limits.memory,
+        "security_opt": ["no-new-privileges", f"seccomp={profile_json()}"],
+        "pids_limit": gvisor_host_tasks(max_processes) if gvisor else max_processes + AGENT_PROCESSES,
+        "mem_limit": outer_memory(memory, profile.disk, len(scratch)),
+        "memswap_limit": outer_memory(memory, profile.disk, len(scratch)),
         "nano_cpus": int(config.sandbox_cpus * 1e9),
-        "ulimits": ulimits,
+        # The agent's limits are the ceiling the task's own (set by the stub) are lowered from.
+        "ulimits": [
+            docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+            docker.types.Ulimit(name="fsize", soft=profile.disk, hard=profile.disk),
+            docker.types.Ulimit(name="core", soft=0, hard=0),
+        ],
         "runtime": config.runtime,
         "cgroup_parent": cgroup_parent,
-        # Output is streamed over the attach socket and capped there; nothing
-        # goes through a log file.
+        # Output travels over the attach socket and is capped by the agent; nothing goes to a log file.
         "log_config": docker.types.LogConfig(type="none"),
         "shm_size": SHM_BYTES,
+        # When the agent exits (its channel closed: the owner died) the engine removes the container.
+        "auto_remove": True,
     }
     container = {
-        "command": command,
+        "entrypoint": [AGENT_MOUNT],
+        "command": list(writable),
         "user": config.sandbox_user,
         "working_dir": config.work_dir,
-        "environment": {"HOME": config.work_dir, **(task.env or {})},
+        "environment": {"HOME": config.work_dir},
         "hostname": "sandbox",
-        "stdin_open": True,  # with detach=False, docker-py also sets StdinOnce: EOF closes stdin
+        "stdin_open": True,
         "tty": False,
-        "network_disabled": not task.network,
+        "network_disabled": not profile.network,
         "labels": labels,
     }
-    return ContainerSpec(host=host, container=container)
+    return ContainerSpec(host=host, container=container, writable=writable)

@@ -1,18 +1,17 @@
-"""Demultiplex Docker's attach stream into two capped buffers.
+"""Docker's attach stream and capped output buffers.
 
 With ``tty=False`` Docker frames each chunk with an 8-byte header: the stream
-(1 = stdout, 2 = stderr), three zero bytes and a big-endian length. Reading
-the frames ourselves lets each stream be capped exactly, and with the
-logging driver set to ``none`` a flood never touches the disk.
+(1 = stdout, 2 = stderr), three zero bytes and a big-endian length. The agent
+speaks its protocol on stdout; its stderr carries only diagnostics. With the
+logging driver set to ``none`` nothing of either touches the disk.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Callable
 
-__all__ = ["CappedBuffer", "pump_frames", "raw_socket"]
+__all__ = ["CappedBuffer", "DockerDemux", "raw_socket"]
 
 _HEADER = struct.Struct(">BxxxL")
 _CHUNK = 64 * 1024
@@ -57,34 +56,21 @@ def raw_socket(attached: object) -> socket.socket:
     return sock
 
 
-def pump_frames(
-    sock: socket.socket,
-    stdout: CappedBuffer,
-    stderr: CappedBuffer,
-    on_overflow: Callable[[str], None],
-) -> None:
-    """Read frames until the engine closes the stream (the container's PID 1 exited).
+class DockerDemux:
+    """Splits Docker's multiplexed attach stream, however it arrives, into (stream, bytes) pieces."""
 
-    ``on_overflow("stdout"|"stderr")`` is called once per stream, the moment
-    its cap is exceeded; the caller kills the container, which ends the stream.
-    """
-    buffers = {1: ("stdout", stdout), 2: ("stderr", stderr)}
-    pending = b""
-    while True:
-        try:
-            data = sock.recv(_CHUNK)
-        except (ConnectionResetError, OSError):
-            return
-        if not data:
-            return
-        pending += data
-        while len(pending) >= _HEADER.size:
-            kind, length = _HEADER.unpack_from(pending)
-            if len(pending) < _HEADER.size + length:
+    def __init__(self) -> None:
+        self._pending = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self._pending += data
+        pieces, offset = [], 0
+        while len(self._pending) - offset >= _HEADER.size:
+            kind, length = _HEADER.unpack_from(self._pending, offset)
+            if len(self._pending) - offset < _HEADER.size + length:
                 break
-            payload = pending[_HEADER.size : _HEADER.size + length]
-            pending = pending[_HEADER.size + length :]
-            if kind in buffers:
-                name, buffer = buffers[kind]
-                if buffer.feed(payload):
-                    on_overflow(name)
+            start = offset + _HEADER.size
+            pieces.append((kind, bytes(self._pending[start : start + length])))
+            offset = start + length
+        del self._pending[:offset]
+        return pieces

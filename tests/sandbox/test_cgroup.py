@@ -1,34 +1,138 @@
-"""Finding a container's cgroup, with our parent (cgroupfs driver) and from its process (systemd driver)."""
+"""Per-run cgroups: found, made, limited, read and removed, on fake v1 and v2 trees and on the real engine."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from faber_ray import ResourceLimits, Task, TaskStatus
-from faber_ray.sandbox.cgroup import SandboxCgroup
+from faber_ray.errors import SandboxError
+from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup
 from faber_ray.sandbox.runner import SandboxRunner
 
+MiB = 1024**2
 
-def test_locate_process_reads_v1_and_v2_lines(tmp_path: Path) -> None:
+
+def fake_v1(tmp: Path) -> Path:
+    root = tmp / "v1"
+    for controller in ("memory", "pids", "cpuacct", "cpu"):
+        (root / controller / "faber-ray" / "c1").mkdir(parents=True)
+    return root
+
+
+def fake_v2(tmp: Path) -> Path:
+    root = tmp / "v2"
+    (root / "faber-ray" / "c1").mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpu memory pids\n")
+    return root
+
+
+def test_locate_from_the_process_reads_v1_lines(tmp_path: Path) -> None:
+    root = fake_v1(tmp_path)
     (tmp_path / "4242").mkdir()
     (tmp_path / "4242" / "cgroup").write_text(
         "12:pids:/system.slice/docker-abc.scope\n"
+        "5:memory:/system.slice/docker-abc.scope\n"
         "4:cpu,cpuacct:/system.slice/docker-abc.scope\n"
         "1:name=systemd:/system.slice/docker-abc.scope\n"
-        "0::/system.slice/docker-abc.scope\n"
     )
-    cgroup = SandboxCgroup("faber-ray/x", root=tmp_path / "fs")
-    assert cgroup.locate_process(4242, proc=tmp_path)
-    assert cgroup._dir("cpuacct", container=True) == tmp_path / "fs" / "cpuacct" / "system.slice/docker-abc.scope"
-    assert cgroup._dir("pids", container=True) == tmp_path / "fs" / "pids" / "system.slice/docker-abc.scope"
-    assert cgroup._dir("memory", container=False) == tmp_path / "fs" / "memory" / "faber-ray/x"
-    assert not cgroup.locate_process(999, proc=tmp_path)
+    found = ContainerCgroup.of_process(4242, root=root, proc=tmp_path)
+    assert found.version == 1
+    assert found.paths["cpuacct"] == root / "cpuacct" / "system.slice/docker-abc.scope"
+    assert found.paths["pids"] == root / "pids" / "system.slice/docker-abc.scope"
+    with pytest.raises(SandboxError, match="cannot read the cgroup"):
+        ContainerCgroup.of_process(999, root=root, proc=tmp_path)
 
 
-def test_without_parent_cgroups_limits_are_still_enforced_from_the_process(make_runner) -> None:
-    """What a systemd-driver host does: no cgroup_parent, the cgroup found through /proc."""
+def test_locate_from_the_process_reads_the_v2_line(tmp_path: Path) -> None:
+    root = fake_v2(tmp_path)
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "cgroup").write_text("0::/system.slice/docker-abc.scope\n")
+    found = ContainerCgroup.of_process(7, root=root, proc=tmp_path)
+    assert (found.version, found.paths) == (2, {"": root / "system.slice/docker-abc.scope"})
+
+
+def test_v1_child_is_made_limited_joined_read_and_removed(tmp_path: Path) -> None:
+    root = fake_v1(tmp_path)
+    container = ContainerCgroup.at("faber-ray/c1", root=root)
+    child = container.child("step-1", agent_pid=100)
+    assert isinstance(child, ChildCgroup)
+    # The kernel makes a cgroup's files; the fake tree has none until the directory exists.
+    for path in child.paths.values():
+        path.mkdir()
+    for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes"):
+        (child.paths["memory"] / name).write_text("max\n")
+    (child.paths["pids"] / "pids.max").write_text("max\n")
+    for path in child.paths.values():
+        (path / "cgroup.procs").write_text("")
+    child.create(64 * MiB, 16)
+    memory = child.paths["memory"]
+    assert (memory / "memory.limit_in_bytes").read_text() == str(64 * MiB)
+    assert (memory / "memory.memsw.limit_in_bytes").read_text() == str(64 * MiB)
+    assert (memory / "memory.kmem.tcp.limit_in_bytes").read_text() == str(64 * MiB)  # socket buffers count
+    assert (child.paths["pids"] / "pids.max").read_text() == "16"
+    child.attach(4321)
+    assert all((path / "cgroup.procs").read_text() == "4321" for path in child.paths.values())
+    (child.paths["cpuacct"] / "cpuacct.usage").write_text("1500000000\n")
+    (memory / "memory.max_usage_in_bytes").write_text(f"{3 * MiB}\n")
+    (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    (child.paths["pids"] / "pids.peak").write_text("7\n")
+    (child.paths["pids"] / "pids.events").write_text("max 3\n")
+    usage = child.read()
+    assert (usage.cpu_time, usage.peak_memory, usage.processes, usage.pids_limit_hits, usage.oom_kills) == (
+        1.5, 3 * MiB, 7, 3, 1,
+    )
+
+
+def test_v2_child_moves_the_agent_to_a_leaf_first(tmp_path: Path) -> None:
+    root = fake_v2(tmp_path)
+    container = ContainerCgroup.at("faber-ray/c1", root=root)
+    (container.paths[""] / "cgroup.subtree_control").write_text("")
+    leaf = container.paths[""] / "agent"
+    leaf.mkdir()
+    (leaf / "cgroup.procs").write_text("")
+    child = container.child("step-1", agent_pid=100)
+    assert (leaf / "cgroup.procs").read_text() == "100"  # no process may stay in a cgroup with children
+    assert (container.paths[""] / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    assert child.paths == {"": container.paths[""] / "step-1"}
+
+
+def test_lowering_and_raising_v1_outer_limits_keeps_memsw_above_memory(tmp_path: Path) -> None:
+    root = fake_v1(tmp_path)
+    container = ContainerCgroup.at("faber-ray/c1", root=root)
+    memory_dir = container.paths["memory"]
+    for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
+        (memory_dir / name).write_text("")
+    (container.paths["pids"] / "pids.max").write_text("")
+    container.set_outer_limits(100 * MiB, 10)
+    container.set_outer_limits(200 * MiB, 10)
+    writes = [(memory_dir / name).read_text() for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")]
+    assert writes == [str(200 * MiB)] * 2
+    assert (container.paths["pids"] / "pids.max").read_text() == "10"
+
+
+def test_shared_cgroup_reads_differences_from_its_baseline(tmp_path: Path) -> None:
+    root = fake_v1(tmp_path)
+    container = ContainerCgroup.at("faber-ray/c1", root=root)
+    memory = container.paths["memory"]
+    for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.max_usage_in_bytes"):
+        (memory / name).write_text("0\n")
+    (container.paths["pids"] / "pids.max").write_text("")
+    (container.paths["cpuacct"] / "cpuacct.usage").write_text("2000000000\n")
+    shared = SharedCgroup(container)
+    shared.create(64 * MiB, 100)
+    (container.paths["cpuacct"] / "cpuacct.usage").write_text("2500000000\n")
+    assert shared.read().cpu_time == pytest.approx(0.5)
+
+
+def test_without_parent_cgroups_limits_are_still_enforced_from_the_process(
+    make_runner: Callable[..., SandboxRunner],
+) -> None:
+    """What a systemd-driver host does: no cgroup_parent, the cgroup found through the agent's /proc entry."""
     runner: SandboxRunner = make_runner()
-    runner._cgroup_parents = False
+    runner._cgroup_parent = None
     result = runner.run(
         Task(command="python3", args=["-c", "while True: pass"], limits=ResourceLimits(cpu_time=1, timeout=20))
     )

@@ -14,8 +14,15 @@ import docker
 import docker.errors
 import pytest
 
-from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes
-from faber_ray.sandbox.runner import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER, new_execution_id
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from faber_ray.sandbox.labels import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER, LABEL_OWNER_PROCESS, owner_process
+from faber_ray.sandbox.reaper import list_sandboxes, maker_is_gone, reap_sandboxes, remove_stale_cgroups
+from faber_ray.sandbox.runner import new_execution_id
 
 pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")
 
@@ -33,12 +40,15 @@ def start_orphan(
     """Start a labelled ``sleep 60`` container by hand, as a worker killed mid-task would leave it."""
     started: list[str] = []
 
-    def start(node_id: str | None = None, owner: str = "dead-worker", labelled: bool = True) -> str:
+    def start(
+        node_id: str | None = None, owner: str = "dead-worker", labelled: bool = True, maker: str = ""
+    ) -> str:
         labels = {
             LABEL: "1",
             LABEL_EXECUTION_ID: new_execution_id(),
             LABEL_NODE_ID: node_id or node(""),
             LABEL_OWNER: owner,
+            LABEL_OWNER_PROCESS: maker,
         }
         container = docker_client.containers.run(
             sandbox_image, ["sleep", "60"], detach=True, labels=labels if labelled else {}, network_mode="none"
@@ -122,3 +132,49 @@ def test_reap_by_node_leaves_other_nodes_and_unlabelled_containers(
     assert reap_sandboxes(docker_client, only=lambda box: box["node_id"].startswith(node(""))) == 1
     assert not exists(docker_client, there)
     assert exists(docker_client, stranger)
+
+
+def dead_process() -> str:
+    """The ``<pid>:<start>`` label of a process that has exited (a short-lived child of ours)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    label = owner_process(child.pid)
+    child.kill()
+    child.wait()
+    return label
+
+
+def test_the_maker_of_a_container_is_known_alive_or_gone() -> None:
+    assert not maker_is_gone({"owner_process": owner_process()})
+    assert maker_is_gone({"owner_process": dead_process()})
+    assert not maker_is_gone({"owner_process": ""})  # unlabelled: never judged
+    # The same pid with another start time is another process: its maker is gone.
+    assert maker_is_gone({"owner_process": f"{os.getpid()}:1"})
+
+
+def test_reap_by_maker_removes_a_dead_processes_containers_and_spares_a_live_ones(
+    docker_client: docker.DockerClient, start_orphan: Callable[..., str], node: Callable[[str], str]
+) -> None:
+    """What an interrupted `faber-ray run` or a cluster that is gone leaves: its maker no longer runs."""
+    orphan = start_orphan(maker=dead_process())
+    live = start_orphan(maker=owner_process())
+    mine = lambda box: box["node_id"] == node("") and maker_is_gone(box)  # noqa: E731
+    assert reap_sandboxes(docker_client, only=mine) == 1
+    assert not exists(docker_client, orphan)
+    assert exists(docker_client, live)
+    assert reap_sandboxes(docker_client, node("")) == 1
+
+
+def test_stale_cgroup_directories_are_removed_but_young_or_busy_ones_stay(tmp_path: Path) -> None:
+    """On a fake v1 tree: empty leftovers below faber-ray/ go, deepest first; a busy one stays,
+    and nothing younger than the threshold is touched."""
+    root = tmp_path / "cgroup"
+    top = root / "memory" / "faber-ray"
+    (top / "gone-container" / "step-1").mkdir(parents=True)
+    (root / "pids" / "faber-ray" / "other").mkdir(parents=True)
+    (top / "busy").mkdir()
+    (top / "busy" / "cgroup.procs").write_text("42\n")  # a plain directory with a file: rmdir fails, as for a busy cgroup
+    assert remove_stale_cgroups(root, older_than=3600) == 0  # all of them are young
+    assert (top / "gone-container" / "step-1").exists()
+    assert remove_stale_cgroups(root, older_than=-1) == 3
+    assert not (top / "gone-container").exists() and not (root / "pids" / "faber-ray" / "other").exists()
+    assert (top / "busy").exists() and top.exists()

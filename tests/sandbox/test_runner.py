@@ -1,13 +1,15 @@
 """SandboxRunner against the real Docker engine: statuses, limits, hardening, I/O, cleanup.
 
-Every check of the sandbox's hardening runs *inside* the container. No test
-asserts on how long something took; where a limit must be shown to work, the
-test asserts the status and the measured usage instead.
+Every module-level test runs in both sandbox modes (the ``sandbox_mode``
+fixture). Every check of the sandbox's hardening runs *inside* the container.
+No test asserts on how long something took; where a limit must be shown to
+work, the test asserts the status and the measured usage instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +21,9 @@ import pytest
 
 from faber_ray.models import ResourceLimits, Task, TaskResult, TaskStatus
 from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version
+from faber_ray.sandbox.labels import owner_process
 from faber_ray.sandbox.reaper import list_sandboxes
-from faber_ray.sandbox.runner import LABEL_EXECUTION_ID, SandboxRunner, new_execution_id
+from faber_ray.sandbox.runner import SandboxRunner, new_execution_id
 
 pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")
 
@@ -41,13 +44,21 @@ def py(runner: SandboxRunner, code: str, *args: str, **fields: Any) -> TaskResul
     return run(runner, "python3", "-c", code, *args, **fields)
 
 
-def leftover_cgroups(execution_id: str) -> list[Path]:
-    """The runner's parent cgroup directories of one execution that still exist."""
-    if cgroup_version(CGROUP_ROOT) == 2:
-        candidates = [CGROUP_ROOT / "faber-ray" / execution_id]
-    else:
-        candidates = [controller / "faber-ray" / execution_id for controller in CGROUP_ROOT.iterdir()]
-    return [path for path in candidates if path.exists()]
+def leftover_cgroups(_execution_id: str = "") -> list[Path]:
+    """Per-run cgroups still there; none may outlive its run (a warm container's own cgroup stays)."""
+    top = CGROUP_ROOT / "faber-ray" if cgroup_version(CGROUP_ROOT) == 2 else CGROUP_ROOT / "memory" / "faber-ray"
+    ours = {box["id"] for box in list_sandboxes(docker.from_env()) if box["node_id"].startswith("test-node")}
+    return [path for path in top.glob("**/step-*") if any(part in ours for part in path.parts)]
+
+
+def started_listener() -> tuple[threading.Event, Callable[[str, bytes], None]]:
+    """An event set once the task writes its first output: proof that it is running."""
+    event = threading.Event()
+    return event, lambda _stream, _data: event.set()
+
+
+#: Prints once it runs, then sleeps until it is killed (so a kill can never miss it under load).
+SLEEPER = ("sh", "-c", "echo started; exec sleep infinity")
 
 
 # Statuses ----------------------------------------------------------------------
@@ -124,12 +135,14 @@ def test_memory_limit_exceeded(runner: SandboxRunner, argv: tuple[str, ...]) -> 
 
 
 def test_memory_and_swap_limits_are_equal(runner: SandboxRunner) -> None:
-    """No swap: memory+swap is capped at the memory limit (checked from inside)."""
+    """No swap: memory+swap is capped at the memory limit, read from inside on the task's own cgroup."""
     memory = 96 * MiB
     result = sh(
         runner,
-        "cd /sys/fs/cgroup; if [ -f memory.swap.max ]; then echo v2 $(cat memory.max) $(cat memory.swap.max); "
-        "else echo v1 $(cat memory/memory.limit_in_bytes) $(cat memory/memory.memsw.limit_in_bytes); fi",
+        "cd /sys/fs/cgroup; if [ -f cgroup.controllers ]; then d=$(basename $(cut -d: -f3 /proc/self/cgroup)); "
+        "echo v2 $(cat $d/memory.max) $(cat $d/memory.swap.max); else "
+        "d=memory/$(basename $(grep ':memory:' /proc/self/cgroup | cut -d: -f3)); "
+        "echo v1 $(cat $d/memory.limit_in_bytes) $(cat $d/memory.memsw.limit_in_bytes); fi",
         limits={"memory": memory},
     )
     assert result.status is S.SUCCESS, result.stderr
@@ -211,33 +224,26 @@ def test_output_exactly_at_the_cap_is_kept_whole(runner: SandboxRunner, stream: 
     assert getattr(result, f"{stream}_truncated") is False
 
 
-def wait_until_running(client: docker.DockerClient, execution_id: str, patience: float = 60) -> bool:
-    """Poll the engine until the execution's container is running (a condition, not a fixed sleep)."""
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        if client.api.containers(filters={"label": f"{LABEL_EXECUTION_ID}={execution_id}", "status": "running"}):
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def test_cancel_from_another_thread(runner: SandboxRunner, docker_client: docker.DockerClient) -> None:
+def test_cancel_from_another_thread(runner: SandboxRunner) -> None:
     execution_id = new_execution_id()
+    running, listener = started_listener()
     outcome: dict[str, bool] = {}
 
     def cancel_when_running() -> None:
-        outcome["running"] = wait_until_running(docker_client, execution_id)
-        outcome["cancelled"] = runner.cancel(execution_id)
+        outcome["running"] = running.wait(120)
+        outcome["cancelled"] = runner.cancel(execution_id, reason="cancelled by the test")
 
     canceller = threading.Thread(target=cancel_when_running)
     canceller.start()
-    result = runner.run(Task(command="sleep", args=["30"], limits=ResourceLimits(timeout=60)), execution_id)
+    result = runner.run(Task(command=SLEEPER[0], args=list(SLEEPER[1:]), limits=ResourceLimits(timeout=300)),
+                        execution_id, listener=listener)
     canceller.join()
     assert outcome == {"running": True, "cancelled": True}
     assert result.status is S.CANCELLED
     assert result.execution_id == execution_id
-    assert result.resource_limits_exceeded == []  # it was the cancel, not the 60 s timeout
+    assert result.resource_limits_exceeded == []  # it was the cancel, not the timeout
     assert result.exit_code == 137
+    assert result.error == "cancelled by the test while it was running"
     assert runner.running() == []
     assert leftover_cgroups(execution_id) == []
 
@@ -248,22 +254,25 @@ def test_cancel_of_unknown_or_finished_execution(runner: SandboxRunner) -> None:
     assert runner.cancel(result.execution_id) is False
 
 
-def test_cancel_between_create_and_start(make_runner: Callable[..., SandboxRunner]) -> None:
-    """A cancel that lands after the container exists but before it starts must still stop it."""
+def test_cancel_between_acquire_and_start(make_runner: Callable[..., SandboxRunner]) -> None:
+    """A cancel that lands after the container is there but before the command starts must still stop it."""
 
     class CancelJustBeforeStart(SandboxRunner):
-        def _start(self, container_id: str, *args: Any) -> bool:
+        def _acquire(self, *args: Any) -> Any:
+            acquired = super()._acquire(*args)
             (execution_id,) = self.running()
-            assert self.cancel(execution_id)  # the kill finds a container that is not running yet
-            return super()._start(container_id, *args)
+            assert self.cancel(execution_id)  # nothing runs yet: the command must never get going
+            return acquired
 
     base = make_runner()
-    racing = CancelJustBeforeStart(
-        base.config, node_id=base.node_id, owner=base.owner, client=base.client, staging_root=base.staging_root
-    )
-    result = run(racing, "sleep", "30", limits={"timeout": 3})
+    racing = CancelJustBeforeStart(base.config, node_id=base.node_id, owner=base.owner, client=base.client)
+    try:
+        result = run(racing, *SLEEPER, limits={"timeout": 300})
+    finally:
+        racing.close()
     assert result.status is S.CANCELLED
     assert result.resource_limits_exceeded == []  # stopped by the cancel, not by the timeout
+    assert result.stdout == ""
 
 
 def test_cancel_before_start_never_creates_a_container(runner: SandboxRunner) -> None:
@@ -272,6 +281,7 @@ def test_cancel_before_start_never_creates_a_container(runner: SandboxRunner) ->
     result = runner.run(Task(command="sleep", args=["30"]), execution_id)
     assert result.status is S.CANCELLED
     assert result.exit_code is None
+    assert result.error == "cancelled before it started"
     assert runner.running() == []
 
 
@@ -291,12 +301,11 @@ def test_unknown_runtime_is_error(make_runner: Callable[..., SandboxRunner]) -> 
     assert "faber-no-such-runtime" in result.error and "daemon.json" in result.error
 
 
-def test_staging_failure_is_error_and_leaves_nothing(runner: SandboxRunner) -> None:
-    """Paths validation would refuse (a file under a file) reach the runner unchecked:
-    it must answer ERROR and remove the half-written staging directory (checked by the fixture)."""
+def test_invalid_task_is_refused_by_the_runner_itself(runner: SandboxRunner) -> None:
+    """Paths validation refuses (a file under a file) reach the runner unchecked: it checks for itself."""
     result = runner.run(Task(command="true", files={"a": "file", "a/b": "under a file"}))
     assert result.status is S.ERROR
-    assert result.error is not None
+    assert result.error is not None and "files.a/b" in result.error
 
 
 # Hardening, checked from inside ------------------------------------------------
@@ -451,10 +460,11 @@ def test_fork_bomb_is_contained_and_ends(runner: SandboxRunner) -> None:
 
 
 def test_background_child_does_not_hold_the_task(runner: SandboxRunner) -> None:
-    result = sh(runner, "sleep 1000 & echo done", limits={"timeout": 600})
+    """Were the task held until the child ended, it would end by its timeout instead."""
+    result = sh(runner, "sleep infinity & echo done", limits={"timeout": 120})
     assert result.status is S.SUCCESS
     assert result.stdout == "done\n"
-    assert result.resource_usage.wall_time < 1000
+    assert result.resource_limits_exceeded == []
 
 
 def test_non_utf8_output_is_replaced(runner: SandboxRunner) -> None:
@@ -540,7 +550,7 @@ def test_resource_usage_is_plausible(runner: SandboxRunner) -> None:
     result = sh(runner, "sleep 0.2; echo slept")
     usage = result.resource_usage
     assert result.status is S.SUCCESS
-    assert usage.wall_time > 0
+    assert usage.wall_time >= 0.2
     assert usage.cpu_time > 0
     assert usage.peak_memory > 0
     assert usage.startup_time > 0
@@ -562,18 +572,23 @@ def test_fresh_execution_ids_differ() -> None:
 
 
 def test_runs_in_parallel_on_one_runner(runner: SandboxRunner) -> None:
+    """Three tasks on one runner at once: each says when it started and ended (host and sandboxes
+    share the clock), and every pair's intervals overlap."""
     results: dict[int, TaskResult] = {}
+    stamp = "import time; print(time.time(), flush=True); time.sleep(1.5); print(time.time())"
 
     def one(number: int) -> None:
-        results[number] = sh(runner, f"echo {number}; sleep 0.3")
+        results[number] = py(runner, stamp)
 
     threads = [threading.Thread(target=one, args=(number,)) for number in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert {number: result.stdout for number, result in results.items()} == {0: "0\n", 1: "1\n", 2: "2\n"}
     assert all(result.status is S.SUCCESS for result in results.values())
+    spans = [tuple(map(float, result.stdout.split())) for result in results.values()]
+    assert all(start < end for start, end in spans)
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
     assert len({result.execution_id for result in results.values()}) == 3
 
 
@@ -581,24 +596,29 @@ def test_containers_carry_the_labels(
     runner: SandboxRunner, docker_client: docker.DockerClient, sandbox_node_id: str
 ) -> None:
     execution_id = new_execution_id()
-    seen: dict[str, Any] = {}
+    running, listener = started_listener()
+    seen: list[dict[str, str]] = []
 
     def look() -> None:
         try:
-            if wait_until_running(docker_client, execution_id):
-                seen.update(*[box for box in list_sandboxes(docker_client, sandbox_node_id)
-                              if box["execution_id"] == execution_id])
+            if running.wait(120):
+                seen.extend(box for box in list_sandboxes(docker_client, sandbox_node_id) if box["state"] == "running")
         finally:
             runner.cancel(execution_id)
 
     watcher = threading.Thread(target=look)
     watcher.start()
-    result = runner.run(Task(command="sleep", args=["30"]), execution_id)
+    result = runner.run(Task(command=SLEEPER[0], args=list(SLEEPER[1:])), execution_id, listener=listener)
     watcher.join()
     assert result.status is S.CANCELLED
-    assert (seen["node_id"], seen["owner"], seen["execution_id"], seen["state"]) == (
-        sandbox_node_id, runner.owner, execution_id, "running",
+    assert len(seen) == 1
+    (box,) = seen
+    assert (box["node_id"], box["owner"], box["mode"], box["owner_process"]) == (
+        sandbox_node_id, runner.owner, runner.mode, owner_process(),
     )
+    if runner.mode == "fresh":
+        assert box["execution_id"] == execution_id
+    assert result.sandbox == runner.mode
 
 
 # gVisor --------------------------------------------------------------------------
@@ -606,7 +626,10 @@ def test_containers_carry_the_labels(
 
 @pytest.fixture(scope="module")
 def runsc(docker_client: docker.DockerClient) -> None:
+    """gVisor tests skip without runsc, except where it must be there (CI: FABER_RAY_REQUIRE_GVISOR=1)."""
     if "runsc" not in (docker_client.info().get("Runtimes") or {}):
+        if os.environ.get("FABER_RAY_REQUIRE_GVISOR") == "1":
+            pytest.fail("FABER_RAY_REQUIRE_GVISOR=1, but the Docker engine has no 'runsc' runtime")
         pytest.skip("the Docker engine has no 'runsc' runtime (gVisor is not installed)")
 
 

@@ -1,62 +1,101 @@
-"""The container spec, checked without an engine: every hardening setting and limit is asked for.
+"""The container spec, checked without an engine: every hardening setting and outer limit is asked for.
 
 (test_runner.py checks from inside real containers that the engine enforces them.)
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from faber_ray import ExecutorConfig, ResourceLimits, Task
-from faber_ray.sandbox.spec import STAGING_MOUNT, ContainerSpec, container_spec
+from faber_ray import ExecutorConfig
+from faber_ray.sandbox.agent import AGENT_MOUNT
+from faber_ray.sandbox.seccomp import DENIED, seccomp_profile
+from faber_ray.sandbox.spec import (
+    AGENT_ALLOWANCE,
+    AGENT_PROCESSES,
+    SHM_BYTES,
+    ContainerSpec,
+    SandboxProfile,
+    container_spec,
+    gvisor_host_tasks,
+    tmpfs_inodes,
+)
 
 LABELS = {"faber-ray": "1"}
+MiB = 1024**2
+AGENT = Path("/cache/agent-0123")
 
 
-def spec_for(task: Task, **config: Any) -> ContainerSpec:
-    settings = ExecutorConfig(**config)
-    return container_spec(task, settings.resolve_limits(task.limits), settings, labels=LABELS)
+def spec_for(profile: SandboxProfile | None = None, memory: int = 256 * MiB, processes: int = 20, **config: Any) -> ContainerSpec:
+    profile = profile or SandboxProfile("faber-ray/python:3", 32 * MiB, False)
+    return container_spec(
+        profile, ExecutorConfig(**config), agent=AGENT, labels=LABELS, memory=memory, max_processes=processes,
+        cgroup_parent="/faber-ray",
+    )
 
 
-def test_hardening_and_limits() -> None:
-    task = Task(command="echo", args=["hi"], limits=ResourceLimits(memory="256m", disk="32m", max_processes=20, cpu_time=2.5))
-    spec = spec_for(task)
+def test_hardening_and_outer_limits() -> None:
+    spec = spec_for()
     host = spec.host
     assert host["network_mode"] == "none" and spec.container["network_disabled"] is True
     assert host["read_only"] is True
-    assert host["cap_drop"] == ["ALL"] and host["security_opt"] == ["no-new-privileges"]
-    assert host["mem_limit"] == host["memswap_limit"] == 256 * 1024**2
-    assert host["pids_limit"] == 20
-    assert host["tmpfs"] == {
-        "/work": f"rw,nosuid,nodev,exec,size={32 * 1024**2},mode=1777",
-        "/tmp": f"rw,nosuid,nodev,exec,size={32 * 1024**2},mode=1777",
-    }
+    assert host["cap_drop"] == ["ALL"]
+    assert host["security_opt"][0] == "no-new-privileges"
+    assert host["security_opt"][1].startswith("seccomp=")
+    # The outer bound covers the task's memory, both scratch mounts, /dev/shm and the agent.
+    assert host["mem_limit"] == host["memswap_limit"] == 256 * MiB + 2 * 32 * MiB + SHM_BYTES + AGENT_ALLOWANCE
+    assert host["pids_limit"] == 20 + AGENT_PROCESSES
+    options = f"rw,nosuid,nodev,exec,size={32 * MiB},nr_inodes={tmpfs_inodes(32 * MiB)},mode=1777"
+    assert host["tmpfs"] == {"/work": options, "/tmp": options}
     ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in host["ulimits"]}
-    assert ulimits == {"nofile": (1024, 1024), "fsize": (32 * 1024**2,) * 2, "core": (0, 0), "cpu": (4, 5)}
+    assert ulimits == {"nofile": (1024, 1024), "fsize": (32 * MiB,) * 2, "core": (0, 0)}
     assert host["log_config"]["Type"] == "none"
+    assert host["auto_remove"] is True  # the agent exits with its owner, and the engine removes the container
+    assert host["cgroup_parent"] == "/faber-ray"
+    (mount,) = host["mounts"]
+    assert (mount["Target"], mount["Source"], mount["ReadOnly"]) == (AGENT_MOUNT, str(AGENT), True)
+    assert spec.container["entrypoint"] == [AGENT_MOUNT]
+    assert spec.container["command"] == ["/work", "/tmp", "/dev/shm", "/dev/mqueue"]
     assert spec.container["user"] == "10001:10001"
-    assert spec.container["command"] == ["echo", "hi"]
     assert spec.container["labels"] == LABELS
 
 
-def test_gvisor_caps_processes_with_nproc_not_pids() -> None:
-    spec = spec_for(Task(command="true", limits=ResourceLimits(max_processes=16)), runtime="runsc")
-    assert spec.host["pids_limit"] is None and spec.host["runtime"] == "runsc"
-    assert {"Name": "nproc", "Soft": 16, "Hard": 16} in [dict(u) for u in spec.host["ulimits"]]
+def test_image_volumes_get_a_sized_tmpfs_and_are_wiped() -> None:
+    spec = spec_for(SandboxProfile("postgres:16", 8 * MiB, False, ("/var/lib/postgresql/data",)))
+    assert set(spec.host["tmpfs"]) == {"/work", "/tmp", "/var/lib/postgresql/data"}
+    assert "size=8388608" in spec.host["tmpfs"]["/var/lib/postgresql/data"]
+    assert "/var/lib/postgresql/data" in spec.container["command"]
+    assert spec.host["mem_limit"] == 256 * MiB + 3 * 8 * MiB + SHM_BYTES + AGENT_ALLOWANCE
+
+
+def test_gvisor_bounds_the_hosts_tasks_too() -> None:
+    spec = spec_for(processes=16, runtime="runsc")
+    assert spec.host["pids_limit"] == gvisor_host_tasks(16) and spec.host["runtime"] == "runsc"
+    assert "/dev/mqueue" not in spec.container["command"]
 
 
 def test_network_only_when_the_task_asks() -> None:
-    spec = spec_for(Task(command="true", network=True), allow_network=True)
+    spec = spec_for(SandboxProfile("faber-ray/python:3", 32 * MiB, True), allow_network=True)
     assert spec.host["network_mode"] == "bridge" and spec.container["network_disabled"] is False
 
 
-def test_staged_files_are_mounted_read_only_and_copied_in_first(tmp_path: Path) -> None:
-    settings = ExecutorConfig()
-    task = Task(command="python", args=["main.py"], files={"main.py": "print(1)"}, env={"A": "b"})
-    spec = container_spec(task, settings.resolve_limits(None), settings, labels=LABELS, staging=tmp_path)
-    (mount,) = spec.host["mounts"]
-    assert (mount["Target"], mount["Source"], mount["ReadOnly"]) == (STAGING_MOUNT, str(tmp_path), True)
-    assert spec.container["command"][:2] == ["/bin/sh", "-c"]
-    assert spec.container["command"][-2:] == ["python", "main.py"]
-    assert spec.container["environment"] == {"HOME": "/work", "A": "b"}
+def test_inodes_follow_the_disk_within_bounds() -> None:
+    assert tmpfs_inodes(64 * MiB) == 16384
+    assert tmpfs_inodes(1 * MiB) == 1024
+    assert tmpfs_inodes(1 << 40) == 1 << 20
+
+
+def test_seccomp_profile_denies_io_uring_and_namespaces() -> None:
+    profile = seccomp_profile()
+    allowed = {name for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW" for name in rule["names"]}
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert not set(DENIED) & allowed
+    for needed in ("read", "write", "ioctl", "execve", "fork", "memfd_create", "signalfd4", "close_range", "statx"):
+        assert needed in allowed
+    for dangerous in ("mount", "unshare", "setns", "bpf", "keyctl", "add_key", "reboot", "kexec_load", "init_module"):
+        assert dangerous not in allowed
+    (clone,) = [rule for rule in profile["syscalls"] if rule["names"] == ["clone"] and "excludes" in rule]
+    assert clone["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"  # no namespace flags
+    json.dumps(profile)  # what the engine receives

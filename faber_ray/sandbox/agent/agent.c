@@ -1,0 +1,552 @@
+/*
+ * faber-ray sandbox agent: PID 1 of every sandbox container.
+ *
+ * It runs one task at a time as its child, the way go-judge's container init
+ * does, so that a container can serve many tasks without `docker exec`:
+ *
+ *   PREPARE  fork a stub that waits on a pipe; the host moves it into the
+ *            task's own, freshly made cgroup (so every count starts at zero)
+ *   SPEC..GO forward the task to the stub, which writes the files and stdin
+ *            (charged to the task's cgroup) and execs the command
+ *   ...      relay output, capped per stream; enforce the wall clock
+ *   EXIT     when the command ends, kill every other process, drain the
+ *            pipes, reap everything, and report
+ *   RESET    between tasks: wipe the writable mounts and SysV IPC, then check
+ *            that nothing is left (the host recycles the container otherwise)
+ *
+ * The agent runs as the same unprivileged user as the task, with the same
+ * capabilities (none) and seccomp filter: it has nothing to hand over. It is
+ * protected from the task by being PID 1 (the kernel drops signals to it from
+ * inside its namespace) and by being non-dumpable (no ptrace, no /proc/1/fd,
+ * no /proc/1/mem). It exits when its channel to the host closes, which ends
+ * the container, so nothing outlives its owner.
+ *
+ * Usage: agent WORKDIR [OTHER-WRITABLE-DIR ...]
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Buffers ------------------------------------------------------------------ */
+
+void buf_put(struct buf *b, const void *data, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *grown = realloc(b->data, cap);
+        if (!grown)
+            fatal("out of memory");
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+}
+
+void buf_u8(struct buf *b, uint8_t v) { buf_put(b, &v, 1); }
+
+void buf_u16(struct buf *b, uint16_t v)
+{
+    uint8_t p[2] = {v >> 8, v};
+    buf_put(b, p, 2);
+}
+
+void buf_u32(struct buf *b, uint32_t v)
+{
+    uint8_t p[4] = {v >> 24, v >> 16, v >> 8, v};
+    buf_put(b, p, 4);
+}
+
+void buf_u64(struct buf *b, uint64_t v)
+{
+    buf_u32(b, v >> 32);
+    buf_u32(b, (uint32_t)v);
+}
+
+void buf_clear(struct buf *b) { b->len = b->off = 0; }
+
+uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+uint64_t get_u64(const uint8_t *p) { return (uint64_t)get_u32(p) << 32 | get_u32(p + 4); }
+
+/* Frames ------------------------------------------------------------------- */
+
+int write_all(int fd, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+void send_frame(uint8_t type, const void *payload, size_t n)
+{
+    static struct buf out;
+    buf_clear(&out);
+    buf_u32(&out, (uint32_t)(n + 1));
+    buf_u8(&out, type);
+    buf_put(&out, payload, n);
+    if (write_all(1, out.data, out.len) < 0)
+        _exit(0); /* the host is gone: so is the container */
+}
+
+void send_text(uint8_t type, const char *text) { send_frame(type, text, strlen(text)); }
+
+void fatal(const char *fmt, ...)
+{
+    char msg[512];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof msg, fmt, args);
+    va_end(args);
+    send_text(A_FATAL, msg);
+    _exit(1);
+}
+
+int frame_take(struct buf *in, uint8_t *type, const uint8_t **payload, size_t *n)
+{
+    size_t have = in->len - in->off;
+    if (have < 5)
+        return 0;
+    uint32_t length = get_u32(in->data + in->off);
+    if (length == 0 || length > MAX_FRAME)
+        fatal("bad frame length %u", length);
+    if (have < 4 + (size_t)length)
+        return 0;
+    *type = in->data[in->off + 4];
+    *payload = in->data + in->off + 5;
+    *n = length - 1;
+    in->off += 4 + (size_t)length;
+    return 1;
+}
+
+/* Compact the buffer once everything in it was consumed, or when it is mostly consumed. */
+static void buf_compact(struct buf *b)
+{
+    if (b->off == b->len) {
+        buf_clear(b);
+    } else if (b->off > (1u << 20)) {
+        memmove(b->data, b->data + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+    }
+}
+
+/* The task ----------------------------------------------------------------- */
+
+enum state { IDLE, STAGING, RUNNING, ENDING };
+
+static struct {
+    enum state state;
+    pid_t pid;
+    int ctl, out, err, status_fd; /* our ends of the stub's pipes; -1 when closed */
+    struct buf forward;           /* frames on their way to the stub */
+    int go_queued, started;
+    uint64_t timeout_ms, max_output, sample_ms;
+    uint32_t peak_processes;
+    struct timespec start, end, next_sample;
+    int exited, wait_status;
+    uint64_t seen[2];
+    uint8_t flags, end_kind;
+    int32_t end_errno;
+    char message[256];
+} task;
+
+static char **wipe_dirs;
+static int wipe_count;
+
+static uint64_t ns_between(const struct timespec *a, const struct timespec *b)
+{
+    int64_t ns = (int64_t)(b->tv_sec - a->tv_sec) * 1000000000 + (b->tv_nsec - a->tv_nsec);
+    return ns > 0 ? (uint64_t)ns : 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Every process but this one: the task and anything it left. */
+static void kill_all(void)
+{
+    kill(-1, SIGKILL);
+    if (task.state != IDLE)
+        task.state = ENDING;
+}
+
+static void prepare(void)
+{
+    int ctl[2], out[2], err[2], status[2];
+    if (task.state != IDLE)
+        fatal("PREPARE while a task is active");
+    if (pipe2(ctl, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(status, O_CLOEXEC))
+        fatal("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        fatal("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(ctl[1]);
+        close(out[0]);
+        close(err[0]);
+        close(status[0]);
+        stub_main(ctl[0], out[1], err[1], status[1]);
+    }
+    close(ctl[0]);
+    close(out[1]);
+    close(err[1]);
+    close(status[1]);
+    fcntl(ctl[1], F_SETFL, O_NONBLOCK);
+    memset(&task.seen, 0, sizeof task.seen);
+    buf_clear(&task.forward);
+    task.state = STAGING;
+    task.pid = pid;
+    task.ctl = ctl[1];
+    task.out = out[0];
+    task.err = err[0];
+    task.status_fd = status[0];
+    task.go_queued = task.started = task.exited = 0;
+    task.timeout_ms = task.sample_ms = 0;
+    task.peak_processes = 0;
+    task.next_sample = (struct timespec){0, 0};
+    task.max_output = UINT64_MAX;
+    task.flags = task.end_kind = 0;
+    task.end_errno = 0;
+    task.message[0] = 0;
+    struct buf reply = {0};
+    buf_u32(&reply, (uint32_t)pid);
+    send_frame(A_STUB, reply.data, reply.len);
+    free(reply.data);
+}
+
+/* The agent reads the two settings it enforces itself; the stub reads the rest. */
+static void note_spec(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i + 5 <= n) {
+        uint8_t key = p[i];
+        uint32_t len = get_u32(p + i + 1);
+        if (len > n - i - 5)
+            fatal("bad SPEC record");
+        if (key == K_TIMEOUT_MS && len == 8)
+            task.timeout_ms = get_u64(p + i + 5);
+        else if (key == K_MAX_OUTPUT && len == 8)
+            task.max_output = get_u64(p + i + 5);
+        else if (key == K_SAMPLE_MS && len == 8)
+            task.sample_ms = get_u64(p + i + 5);
+        i += 5 + len;
+    }
+}
+
+static void forward(uint8_t type, const uint8_t *payload, size_t n)
+{
+    buf_u32(&task.forward, (uint32_t)(n + 1));
+    buf_u8(&task.forward, type);
+    buf_put(&task.forward, payload, n);
+}
+
+static void flush_forward(void)
+{
+    while (task.ctl >= 0 && task.forward.off < task.forward.len) {
+        ssize_t w = write(task.ctl, task.forward.data + task.forward.off, task.forward.len - task.forward.off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return;
+        if (w <= 0) { /* the stub died while staging: its exit tells why */
+            close_fd(&task.ctl);
+            buf_clear(&task.forward);
+            return;
+        }
+        task.forward.off += (size_t)w;
+    }
+    buf_compact(&task.forward);
+    if (task.go_queued && !task.started && task.forward.off == task.forward.len) {
+        task.started = 1;
+        close_fd(&task.ctl);
+        clock_gettime(CLOCK_MONOTONIC, &task.start);
+        if (task.state == STAGING)
+            task.state = RUNNING;
+    }
+}
+
+static void report_exit(void)
+{
+    struct buf b = {0};
+    if (!task.started)
+        clock_gettime(CLOCK_MONOTONIC, &task.start), task.end = task.start;
+    if (task.end_kind == END_RAN && !task.go_queued)
+        task.end_kind = END_NEVER;
+    buf_u32(&b, (uint32_t)task.wait_status);
+    buf_u8(&b, task.end_kind);
+    buf_u32(&b, (uint32_t)task.end_errno);
+    buf_u64(&b, ns_between(&task.start, &task.end));
+    buf_u64(&b, task.seen[0]);
+    buf_u64(&b, task.seen[1]);
+    buf_u8(&b, task.flags);
+    buf_u32(&b, task.peak_processes);
+    buf_put(&b, task.message, strlen(task.message));
+    send_frame(A_EXIT, b.data, b.len);
+    free(b.data);
+    task.state = IDLE;
+    task.pid = 0;
+}
+
+static void reap(void)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
+        if (pid == task.pid && !task.exited) {
+            task.exited = 1;
+            task.wait_status = status;
+            clock_gettime(CLOCK_MONOTONIC, &task.end);
+            kill_all(); /* what the command left running dies with it, as with a fresh container */
+        }
+    }
+}
+
+/* After the command exited: nothing may be left when EXIT is reported. */
+static void finish_if_done(void)
+{
+    if (task.state != ENDING || !task.exited || task.out >= 0 || task.err >= 0 || task.status_fd >= 0)
+        return;
+    for (int round = 0; round < 5000; round++) {
+        reap();
+        if (kill(-1, SIGKILL) < 0 && errno == ESRCH && waitpid(-1, NULL, WNOHANG | __WALL) < 0)
+            break;
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+        if (round == 4999)
+            fatal("the task's processes could not be killed");
+    }
+    close_fd(&task.ctl);
+    report_exit();
+}
+
+static void pump_output(int stream)
+{
+    int *fd = stream == 1 ? &task.out : &task.err;
+    static uint8_t chunk[1 + 65536];
+    ssize_t n = read(*fd, chunk + 1, sizeof chunk - 1);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        close_fd(fd);
+        return;
+    }
+    uint64_t before = task.seen[stream - 1];
+    task.seen[stream - 1] += (uint64_t)n;
+    if (before < task.max_output) {
+        uint64_t room = task.max_output - before;
+        size_t keep = (uint64_t)n < room ? (size_t)n : (size_t)room;
+        chunk[0] = (uint8_t)stream;
+        send_frame(A_OUT, chunk, keep + 1);
+    }
+    if (task.seen[stream - 1] > task.max_output && !(task.flags & (stream == 1 ? F_STDOUT_OVER : F_STDERR_OVER))) {
+        task.flags |= stream == 1 ? F_STDOUT_OVER : F_STDERR_OVER;
+        kill_all();
+    }
+}
+
+static void read_status(void)
+{
+    uint8_t report[1 + 4 + sizeof task.message];
+    ssize_t n = read(task.status_fd, report, sizeof report - 1);
+    if (n < 0 && errno == EINTR)
+        return;
+    if (n >= 5) { /* the stub could not stage or exec: kind, errno, message */
+        task.end_kind = report[0];
+        task.end_errno = (int32_t)get_u32(report + 1);
+        size_t len = (size_t)n - 5;
+        memcpy(task.message, report + 5, len);
+        task.message[len] = 0;
+    }
+    close_fd(&task.status_fd); /* EOF: execve succeeded and closed it */
+}
+
+/* Host messages ------------------------------------------------------------ */
+
+static void handle(uint8_t type, const uint8_t *payload, size_t n)
+{
+    switch (type) {
+    case H_PREPARE:
+        prepare();
+        break;
+    case H_SPEC:
+    case H_FILE:
+    case H_DATA:
+    case H_STDIN:
+    case H_GO:
+        /* Staging frames for a stub that already died (or was killed) are dropped. */
+        if (task.state != STAGING || task.go_queued)
+            break;
+        if (type == H_SPEC)
+            note_spec(payload, n);
+        forward(type, payload, n);
+        if (type == H_GO)
+            task.go_queued = 1;
+        flush_forward();
+        break;
+    case H_KILL:
+        if (task.state != IDLE) {
+            task.flags |= F_KILLED;
+            kill_all();
+        }
+        break;
+    case H_LIST:
+    case H_READ:
+    case H_RESET:
+        if (task.state != IDLE)
+            fatal("message %u while a task is active", type);
+        if (type == H_LIST) {
+            list_tree(wipe_dirs[0], payload, n);
+        } else if (type == H_READ) {
+            read_file(wipe_dirs[0], payload, n);
+        } else {
+            char msg[512] = "";
+            uint8_t clean = reset_sandbox(wipe_dirs, wipe_count, msg, sizeof msg) == 0;
+            struct buf b = {0};
+            buf_u8(&b, clean);
+            buf_put(&b, msg, strlen(msg));
+            send_frame(A_RESET, b.data, b.len);
+            free(b.data);
+        }
+        break;
+    case H_QUIT:
+        _exit(0);
+    default:
+        fatal("unknown message type %u", type);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        fatal("usage: agent WORKDIR [WRITABLE-DIR ...]");
+    wipe_dirs = argv + 1;
+    wipe_count = argc - 1;
+    prctl(PR_SET_DUMPABLE, 0); /* no ptrace, no /proc/1/{fd,mem,environ} for the task */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sigfd < 0)
+        fatal("signalfd: %s", strerror(errno));
+    task.ctl = task.out = task.err = task.status_fd = -1;
+
+    struct buf reply = {0};
+    buf_u32(&reply, PROTOCOL_VERSION);
+    buf_u32(&reply, (uint32_t)getpid());
+    send_frame(A_READY, reply.data, reply.len);
+
+    struct buf in = {0};
+    static uint8_t chunk[65536];
+    for (;;) {
+        struct pollfd fds[6];
+        int count = 0, at_in = -1, at_sig, at_out = -1, at_err = -1, at_status = -1, at_ctl = -1;
+        /* Back-pressure: while the stub is behind, stop reading what would be forwarded. */
+        if (task.forward.len - task.forward.off < (2u << 20))
+            fds[at_in = count++] = (struct pollfd){0, POLLIN, 0};
+        fds[at_sig = count++] = (struct pollfd){sigfd, POLLIN, 0};
+        if (task.out >= 0)
+            fds[at_out = count++] = (struct pollfd){task.out, POLLIN, 0};
+        if (task.err >= 0)
+            fds[at_err = count++] = (struct pollfd){task.err, POLLIN, 0};
+        if (task.status_fd >= 0)
+            fds[at_status = count++] = (struct pollfd){task.status_fd, POLLIN, 0};
+        if (task.ctl >= 0 && task.forward.off < task.forward.len)
+            fds[at_ctl = count++] = (struct pollfd){task.ctl, POLLOUT, 0};
+
+        int wait_ms = -1;
+        if (task.state == RUNNING) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            uint64_t spent = ns_between(&task.start, &now) / 1000000;
+            if (task.timeout_ms && spent >= task.timeout_ms) {
+                task.flags |= F_TIMEOUT;
+                kill_all();
+            } else if (task.timeout_ms) {
+                wait_ms = (int)(task.timeout_ms - spent) + 1;
+            }
+            if (task.sample_ms && task.state == RUNNING) {
+                /* Where the host cannot count the task's processes (gVisor), count them here. */
+                if (ns_between(&task.next_sample, &now) > 0) {
+                    int count = count_processes();
+                    if (count > 0 && (uint32_t)count > task.peak_processes)
+                        task.peak_processes = (uint32_t)count;
+                    task.next_sample = now;
+                    task.next_sample.tv_nsec += (long)task.sample_ms * 1000000;
+                    while (task.next_sample.tv_nsec >= 1000000000) {
+                        task.next_sample.tv_sec++;
+                        task.next_sample.tv_nsec -= 1000000000;
+                    }
+                }
+                if (wait_ms < 0 || wait_ms > (int)task.sample_ms)
+                    wait_ms = (int)task.sample_ms;
+            }
+        }
+        if (task.state == ENDING) {
+            kill(-1, SIGKILL); /* keep killing until every process is gone */
+            wait_ms = 5;
+        }
+        if (poll(fds, (nfds_t)count, wait_ms) < 0 && errno != EINTR)
+            fatal("poll: %s", strerror(errno));
+
+        if (at_ctl >= 0 && fds[at_ctl].revents)
+            flush_forward();
+        if (at_out >= 0 && fds[at_out].revents)
+            pump_output(1);
+        if (at_err >= 0 && fds[at_err].revents)
+            pump_output(2);
+        if (at_status >= 0 && fds[at_status].revents)
+            read_status();
+        if (fds[at_sig].revents) {
+            struct signalfd_siginfo info;
+            while (read(sigfd, &info, sizeof info) > 0) {
+            }
+            reap();
+        }
+        if (at_in >= 0 && fds[at_in].revents) {
+            ssize_t n = read(0, chunk, sizeof chunk);
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+                _exit(0); /* the channel closed: the owner is gone, and so is this container */
+            if (n > 0)
+                buf_put(&in, chunk, (size_t)n);
+            uint8_t type;
+            const uint8_t *payload;
+            size_t len;
+            while (frame_take(&in, &type, &payload, &len))
+                handle(type, payload, len);
+            buf_compact(&in);
+        }
+        finish_if_done();
+    }
+}

@@ -1,0 +1,224 @@
+"""One sandbox container: its engine calls, its agent channel, its cgroup.
+
+A container is created for a :class:`SandboxProfile`, runs the agent as PID 1
+and serves one task (fresh mode) or, reset in between, many (warm mode). The
+engine is called only to create, attach, start and remove it: a task in a
+warm container costs no Docker API call at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+import docker
+import docker.errors
+
+from faber_ray.config import ExecutorConfig
+from faber_ray.errors import SandboxError
+from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup
+from faber_ray.sandbox.channel import AgentChannel, ChannelClosed
+from faber_ray.sandbox.protocol import PROTOCOL_VERSION, AgentMessage, HostMessage, frame
+from faber_ray.sandbox.spec import SandboxProfile, container_spec, gvisor_host_tasks
+from faber_ray.sandbox.streams import raw_socket
+
+__all__ = ["SandboxContainer"]
+
+log = logging.getLogger(__name__)
+
+#: How long a new container's agent may take to say it is ready (gVisor starts slowest).
+START_TIMEOUT = 60.0
+#: How long the agent may take for a reset, a stub, or a listing.
+REPLY_TIMEOUT = 30.0
+
+
+def _ns_pid(pid: int) -> int | None:
+    """The innermost pid of host process ``pid`` (the last field of NSpid)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class SandboxContainer:
+    """A started container whose agent is ready; ``uses`` counts the tasks it has served."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        container_id: str,
+        profile: SandboxProfile,
+        channel: AgentChannel,
+        cgroup: ContainerCgroup,
+        *,
+        shared_cgroup: bool,
+        created_at: float,
+    ) -> None:
+        self.client = client
+        self.id = container_id
+        self.profile = profile
+        self.channel = channel
+        self.cgroup = cgroup
+        self.shared_cgroup = shared_cgroup
+        self.created_at = created_at
+        self.idle_since = created_at
+        self.uses = 0
+        self._agent_pid: int | None = None
+        self._steps = 0
+        self._stub_requested = False
+        self._resetting = False
+
+    @classmethod
+    def start(
+        cls,
+        client: docker.DockerClient,
+        profile: SandboxProfile,
+        config: ExecutorConfig,
+        *,
+        agent: Path,
+        labels: dict[str, str],
+        memory: int,
+        max_processes: int,
+        cgroup_parent: str | None,
+    ) -> SandboxContainer:
+        """Create, attach, start; ask for the first stub at once, so it is forked while we wait."""
+        created_at = time.monotonic()
+        spec = container_spec(
+            profile, config, agent=agent, labels=labels, memory=memory, max_processes=max_processes,
+            cgroup_parent=cgroup_parent,
+        )
+        host_config = client.api.create_host_config(**spec.host)
+        container_id = str(client.api.create_container(profile.image, host_config=host_config, **spec.container)["Id"])
+        try:
+            params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            channel = AgentChannel(raw_socket(client.api.attach_socket(container_id, params=params)), container_id[:12])
+            client.api.start(container_id)
+            channel.send(frame(HostMessage.PREPARE))
+            if cgroup_parent:
+                relative = f"{cgroup_parent.strip('/')}/{container_id}"
+                cgroup = ContainerCgroup.at(relative)
+            else:  # a systemd cgroup driver names the cgroup itself: find it from the process
+                pid = int(client.api.inspect_container(container_id)["State"]["Pid"])
+                cgroup = ContainerCgroup.of_process(pid)
+            container = cls(
+                client, container_id, profile, channel, cgroup,
+                shared_cgroup=config.runtime == "runsc", created_at=created_at,
+            )
+            container._stub_requested = True
+            container._expect_ready()
+        except BaseException:
+            _remove(client, container_id)
+            raise
+        return container
+
+    # The agent's replies ---------------------------------------------------------
+
+    def _receive(self, wanted: AgentMessage, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.channel.receive(max(0.0, deadline - time.monotonic()))
+            if message is None:
+                if time.monotonic() >= deadline:
+                    raise SandboxError(f"the sandbox {self.id[:12]} did not answer within {timeout:.0f} s")
+                continue
+            kind, payload = message
+            if kind == wanted:
+                return payload
+            if kind == AgentMessage.FATAL:
+                raise SandboxError(f"the sandbox agent failed: {payload.decode(errors='replace')}")
+            log.warning("sandbox %s: unexpected message %d while waiting for %s", self.id[:12], kind, wanted.name)
+
+    def _expect_ready(self) -> None:
+        payload = self._receive(AgentMessage.READY, START_TIMEOUT)
+        version = int.from_bytes(payload[:4], "big")
+        if version != PROTOCOL_VERSION:
+            raise SandboxError(f"the sandbox agent speaks protocol {version}, not {PROTOCOL_VERSION}")
+
+    def request_stub(self) -> None:
+        """Ask for the next stub now; ``take_stub`` collects it later."""
+        if not self._stub_requested:
+            self.channel.send(frame(HostMessage.PREPARE))
+            self._stub_requested = True
+
+    def take_stub(self) -> int:
+        """The next stub's host pid (forked but waiting: nothing of the task has run)."""
+        self.request_stub()
+        payload = self._receive(AgentMessage.STUB, REPLY_TIMEOUT)
+        self._stub_requested = False
+        ns_pid = int.from_bytes(payload[:4], "big")
+        if self.shared_cgroup:
+            return ns_pid  # gVisor: the process lives inside the Sentry, the host never moves it
+        for pid in self.cgroup.processes():
+            if pid != self._agent_pid and _ns_pid(pid) == ns_pid:
+                return pid
+            if self._agent_pid is None and _ns_pid(pid) == 1:
+                self._agent_pid = pid
+        raise SandboxError(f"the stub (pid {ns_pid} in sandbox {self.id[:12]}) is not in the container's cgroup")
+
+    def accounting(self, memory: int, max_processes: int) -> ChildCgroup | SharedCgroup:
+        """A fresh cgroup for the next step, with its limits set (created before the stub joins it)."""
+        self._steps += 1
+        account: ChildCgroup | SharedCgroup
+        if self.shared_cgroup:
+            account = SharedCgroup(self.cgroup)
+            max_processes = gvisor_host_tasks(max_processes)
+        else:
+            if self._agent_pid is None:
+                self._agent_pid = next((pid for pid in self.cgroup.processes() if _ns_pid(pid) == 1), 0)
+            account = self.cgroup.child(f"step-{self._steps}", self._agent_pid)
+        account.create(memory, max_processes)
+        return account
+
+    def begin_reset(self) -> None:
+        """Ask for the reset and for the next stub now; ``end_reset`` reads the answer when next used."""
+        self.channel.send(frame(HostMessage.RESET))
+        self._resetting = True
+        self.request_stub()
+
+    def end_reset(self) -> str | None:
+        """None when the agent proved the container clean, else its doubt (the container must go)."""
+        if not self._resetting:
+            return None
+        self._resetting = False
+        payload = self._receive(AgentMessage.RESET, REPLY_TIMEOUT)
+        return None if payload[:1] == b"\x01" else payload[1:].decode(errors="replace") or "the reset failed"
+
+    def kill(self) -> None:
+        try:
+            self.channel.send(frame(HostMessage.KILL))
+        except ChannelClosed:
+            pass
+
+    def remove(self) -> None:
+        """Stop and remove the container (and any volume), whatever state it is in."""
+        self.channel.close()
+        _remove(self.client, self.id)
+        if self.shared_cgroup:  # its own parent cgroup (see SandboxRunner): empty now
+            for path in self.cgroup.paths.values():
+                try:
+                    path.parent.rmdir()
+                except OSError:
+                    pass  # still busy a moment: the reaper removes it later
+
+
+def _remove(client: docker.DockerClient, container_id: str) -> None:
+    try:
+        client.api.remove_container(container_id, force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as error:
+        if error.status_code == 409:  # the engine is already removing it (auto_remove): wait until it is gone
+            try:
+                client.api.wait(container_id, timeout=60, condition="removed")
+            except docker.errors.NotFound:
+                pass
+            except (docker.errors.DockerException, OSError) as late:
+                log.warning("container %s is still being removed: %s", container_id[:12], late)
+        else:
+            log.warning("could not remove container %s: %s; the reaper will", container_id[:12], error)
+    except docker.errors.DockerException as error:
+        log.warning("could not remove container %s: %s; the reaper will", container_id[:12], error)
+
