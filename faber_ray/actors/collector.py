@@ -22,9 +22,11 @@ class ResultCollector:
     def mark_submitted(self) -> None:
         self._stats.mark_submitted()
 
-    def add(self, result: TaskResult) -> None:
-        self._cache.put(result.execution_id, result)
-        self._stats.record(result)
+    def add_many(self, results: list[TaskResult]) -> None:
+        """Store a batch (the Scheduler sends whatever finished while the last batch was on its way)."""
+        for result in results:
+            self._cache.put(result.execution_id, result)
+            self._stats.record(result)
 
     def get(self, execution_id: str) -> TaskResult | None:
         return self._cache.get(execution_id)

@@ -9,7 +9,6 @@ executor and the other control actors are pinned hard to the creating node
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -91,9 +90,12 @@ class TaskExecutor:
         return refs
 
     async def execute(self, tasks: list[Task | Mapping[str, Any]]) -> list[TaskResult]:
-        """Run ``tasks`` and return their results in input order."""
-        refs = await self.submit(tasks)
-        return list(await asyncio.gather(*refs))
+        """Run ``tasks`` and return their results in input order (one wait for the whole batch)."""
+        items = await self._accept(tasks)
+        ids = [execution_id for execution_id, _, _ in items]
+        results = self._scheduler.gather.remote(ids)
+        self._scheduler.enqueue.remote(items)
+        return list(await results)
 
     async def get_result(self, execution_id: str) -> TaskResult | None:
         """A finished result from the cache; None if unknown or evicted."""
@@ -120,6 +122,11 @@ class TaskExecutor:
         for node_id, node in view["nodes"].items():
             node["usage"] = usage.get(node_id, {})
         return view
+
+    async def cost_breakdown(self) -> dict[str, float]:
+        """Where a task's time goes: mean seconds in queue, dispatch, sandbox, reset and delivery."""
+        await self._ready()
+        return await self._scheduler.cost_breakdown.remote()
 
     async def cache_info(self) -> dict[str, int]:
         return await self._collector.cache_info.remote()

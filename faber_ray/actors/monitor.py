@@ -17,8 +17,9 @@ __all__ = ["Monitor"]
 class Monitor:
     """Holds memory reservations per node and the recent usage reports.
 
-    Reports arrive as fire-and-forget calls, so a slow Monitor never delays a
-    task; the only call that waits on it is ``admit``, one per dispatch.
+    Reports and releases arrive in batches as fire-and-forget calls, so a slow
+    Monitor never delays a task; the only call that waits on it is
+    ``admit_many``, one per dispatch round however many tasks it covers.
     """
 
     def __init__(self, window: int = 1000) -> None:
@@ -32,21 +33,25 @@ class Monitor:
         self._ledger.remove_node(node_id)
         self._book.forget_node(node_id)
 
-    def admit(self, execution_id: str, memory: int, nodes: list[str]) -> str | None:
-        """Reserve ``memory`` on the first of ``nodes`` where it fits now; None if none has room."""
-        node = self._ledger.reserve(execution_id, memory, nodes)
-        if node is not None:
-            metrics.node_memory_reserved(node, self._ledger.reserved(node))
-        return node
+    def admit_many(self, requests: list[tuple[str, int, list[str]]]) -> list[str | None]:
+        """For each ``(execution_id, memory, nodes)`` in order: the node where its memory is now
+        reserved, or None (and None for all after it, so no later task overtakes it)."""
+        placed = self._ledger.reserve_many(requests)
+        for node in set(placed):
+            if node is not None:
+                metrics.node_memory_reserved(node, self._ledger.reserved(node))
+        return placed
 
-    def release(self, execution_id: str) -> None:
-        node = self._ledger.release(execution_id)
-        if node is not None:
-            metrics.node_memory_reserved(node, self._ledger.reserved(node))
+    def release_many(self, execution_ids: list[str]) -> None:
+        touched = {self._ledger.release(execution_id) for execution_id in execution_ids}
+        for node in touched:
+            if node is not None:
+                metrics.node_memory_reserved(node, self._ledger.reserved(node))
 
-    def report(self, report: UsageReport) -> None:
-        node = self._book.record(report)
-        metrics.node_cpu_seconds(report.node_id, node.cpu_seconds)
+    def report_many(self, reports: list[UsageReport]) -> None:
+        for report in reports:
+            node = self._book.record(report)
+            metrics.node_cpu_seconds(report.node_id, node.cpu_seconds)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per node: the latest aggregates, its memory capacity and what is reserved now."""

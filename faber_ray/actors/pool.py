@@ -48,6 +48,11 @@ def short_error(error: BaseException) -> str:
     return text[0][:300] if text else type(error).__name__
 
 
+async def _nodes() -> list[dict[str, Any]]:
+    """``ray.nodes()`` blocks on the GCS: ask from a thread, never on the Scheduler's event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, ray.nodes)
+
+
 class WorkerPool:
     """Starts, replaces and forgets workers; records them in the Scheduler's placement and ledger."""
 
@@ -97,7 +102,7 @@ class WorkerPool:
     async def sync(self) -> None:
         """Forget lost nodes; give every alive node its full pool."""
         async with self._sync_lock:
-            alive = set(sandbox_nodes(ray.nodes()))
+            alive = set(sandbox_nodes(await _nodes()))
             known = self._placement.nodes() | {node for node, _ in self._home.values()}
             lost = known - alive
             for node in lost:
@@ -139,7 +144,7 @@ class WorkerPool:
         return sum(outcome for outcome in outcomes if isinstance(outcome, int))
 
     async def _replace(self, node: str, index: int) -> None:
-        if node in sandbox_nodes(ray.nodes()):
+        if node in sandbox_nodes(await _nodes()):
             await self._start(node, index)
         else:
             self._forget_node(node)
@@ -171,7 +176,7 @@ class WorkerPool:
             try:
                 options = worker_options(name, node, self._slots)
                 handle = SandboxWorker.options(**options).remote(  # type: ignore[attr-defined]
-                    self._config, name, self.monitor
+                    self._config, name, self.monitor, self._slots
                 )
                 break
             except ValueError:

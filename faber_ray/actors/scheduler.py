@@ -4,12 +4,20 @@ It dispatches only into free slots, so nothing piles up in actor mailboxes;
 a batch bigger than the queue waits for room instead of being dropped. Every
 accepted task ends in exactly one result: its own, ``CANCELLED``, or
 ``ERROR`` naming the fault once infrastructure retries are used up.
+
+The hot path is batched, because Ray's actor calls, not the sandboxes, are
+the limit at hundreds of tasks a second: one admission call per dispatch
+round (however many tasks it places), releases and usage reports coalesced
+into fire-and-forget calls, results stored in batches (whatever finished
+while the last batch was on its way). A result still reaches the collector
+before its ref resolves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import ray
@@ -22,12 +30,18 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ResourceLimitError, SandboxError
 from faber_ray.models import Task, TaskResult, TaskStatus
 from faber_ray.scheduling.ledger import CapacityLedger
+from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase
+from faber_ray.scheduling.phases import PhaseClock, PhaseStamps
 from faber_ray.scheduling.placement import Placement
 from faber_ray.scheduling.queue import QueuedTask, TaskQueue
 
 __all__ = ["Scheduler"]
 
 log = logging.getLogger(__name__)
+
+BY_CANCEL = "cancelled by TaskExecutor.cancel"
+BY_SHUTDOWN = "cancelled by TaskExecutor.shutdown"
+
 
 @ray.remote
 class Scheduler:
@@ -39,15 +53,17 @@ class Scheduler:
         self._queue = TaskQueue(config.queue_size)
         self._placement = Placement(config.max_concurrent_tasks)
         self._ledger = CapacityLedger()  # capacities always; reservations when there is no Monitor
+        self._book = ExecutionBook()
         self._pool = WorkerPool(
             config, names, self._placement, self._ledger, self._monitor,
             on_change=self._wake_dispatch, spawn=self._spawn,
         )
         self._futures: dict[str, asyncio.Future[TaskResult]] = {}
-        self._inflight: dict[str, QueuedTask] = {}
-        self._cancelled: set[str] = set()
-        self._delivering: set[str] = set()  # finished, result on its way to the collector
-        self._waiting: dict[str, QueuedTask] = {}  # accepted, waiting for room in the queue, in order
+        self._stamps: dict[str, PhaseStamps] = {}
+        self._phases = PhaseClock()
+        self._outbox: list[TaskResult] = []
+        self._releases: list[str] = []
+        self._delivery: asyncio.Task[None] | None = None
         self._closed = False
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
@@ -69,17 +85,18 @@ class Scheduler:
     async def shutdown(self) -> int:
         """Cancel what is queued, stop what runs, remove every container; returns containers removed."""
         self._closed = True
-        for item in self._queue.drain() + list(self._waiting.values()):
-            self._finish(self._cancelled_result(item, "the executor was shut down before the task started"))
-        self._waiting.clear()
+        for execution_id in self._book.ids(Phase.WAITING) + self._queue.ids():
+            self._queue.remove(execution_id)
+            self._book.cancel(execution_id, BY_SHUTDOWN)
+            self._end_cancelled(execution_id, f"{BY_SHUTDOWN} while it was queued")
         await self._notify_room()
-        for execution_id in list(self._inflight):
-            self._cancelled.add(execution_id)
+        for execution_id in self._book.ids(Phase.RUNNING):
+            self._book.cancel(execution_id, BY_SHUTDOWN)
         removed = await self._pool.shutdown()
         runs = [task for task in self._background if task.get_name().startswith("run-")]
         await asyncio.gather(*runs, return_exceptions=True)
-        deliveries = [task for task in self._background if task.get_name().startswith("deliver-")]
-        await asyncio.gather(*deliveries, return_exceptions=True)
+        while self._delivery is not None:
+            await self._delivery
         await asyncio.sleep(0)  # let the resolved result calls answer before this actor is killed
         for task in self._background:
             task.cancel()
@@ -111,29 +128,33 @@ class Scheduler:
     async def enqueue(self, items: list[tuple[str, Task, int]]) -> None:
         """Queue ``(execution_id, task, memory)`` items in order, waiting for room as needed."""
         assert self._room is not None and self._wake is not None
-        # The whole batch is queued (counted, listed, cancellable) at once, not
+        # The whole batch is accepted (counted, listed, cancellable) at once, not
         # only the task at the head of the wait for room.
         for execution_id, task, memory in items:
             self._future(execution_id)
-            item = QueuedTask(execution_id, task, memory)
-            if execution_id in self._cancelled or self._closed:  # cancelled before this call arrived
-                reason = None if execution_id in self._cancelled else "the executor was shut down"
-                self._finish(self._cancelled_result(item, reason))
-            else:
-                self._waiting[execution_id] = item
+            self._stamps[execution_id] = PhaseStamps(enqueued=time.monotonic())
+            early = self._book.accept(QueuedTask(execution_id, task, memory))
+            if early is not None or self._closed:
+                reason = early or BY_SHUTDOWN
+                self._end_cancelled(execution_id, f"{reason} while it was queued")
         for execution_id, _, _ in items:
-            if execution_id not in self._waiting:
+            if not self._waiting(execution_id):
                 continue
             async with self._room:
                 await self._room.wait_for(
-                    lambda: self._queue.has_room() or self._closed or execution_id not in self._waiting
+                    lambda: self._queue.has_room() or self._closed or not self._waiting(execution_id)
                 )
-            admitted = self._waiting.pop(execution_id, None)
-            if admitted is None:  # cancelled, or shut down, while it waited: already finished
+            record = self._book.get(execution_id)
+            if record is None or record.phase is not Phase.WAITING:  # cancelled, or shut down, while it waited
                 continue
-            self._queue.push(admitted)
+            self._book.queue(execution_id)
+            self._queue.push(record.item)
             self._wake.set()
         metrics.queue_depth(len(self._queue))
+
+    def _waiting(self, execution_id: str) -> bool:
+        record = self._book.get(execution_id)
+        return record is not None and record.phase is Phase.WAITING
 
     async def result(self, execution_id: str) -> TaskResult:
         """Resolve when ``execution_id`` ends; the refs of these calls are the execution handles."""
@@ -142,29 +163,32 @@ class Scheduler:
         finally:
             self._futures.pop(execution_id, None)
 
-    async def cancel(self, execution_id: str) -> bool:
+    async def gather(self, execution_ids: list[str]) -> list[TaskResult]:
+        """Every result of a batch, in order, in one answer (what ``execute`` waits for)."""
+        try:
+            return list(await asyncio.gather(*(self._future(execution_id) for execution_id in execution_ids)))
+        finally:
+            for execution_id in execution_ids:
+                self._futures.pop(execution_id, None)
+
+    async def cancel(self, execution_id: str, reason: str = BY_CANCEL) -> bool:
         """Queued: never starts. Running: killed. Either way the result is CANCELLED."""
-        item = self._queue.remove(execution_id)
-        if item is None:
-            item = self._waiting.pop(execution_id, None)
-        if item is not None:  # queued, or waiting for room in the queue
-            self._finish(self._cancelled_result(item))
+        action = self._book.cancel(execution_id, reason)
+        if action is CancelAction.END_NOW:
+            self._queue.remove(execution_id)
+            self._end_cancelled(execution_id, f"{reason} while it was queued")
             await self._notify_room()
             return True
-        if execution_id in self._inflight:
-            self._cancelled.add(execution_id)
-            worker = self._placement.worker_of(execution_id)
-            handle = self._pool.handle(worker) if worker else None
+        if action is CancelAction.KILL:
+            record = self._book.get(execution_id)
+            handle = self._pool.handle(record.worker) if record and record.worker else None
             if handle is not None:
                 try:
-                    await handle.cancel.remote(execution_id)
+                    await handle.cancel.remote(execution_id, reason)
                 except RayError:
                     pass  # the worker died; the retry path sees the cancel mark
             return True
-        if execution_id in self._futures and execution_id not in self._delivering:  # enqueue not arrived yet
-            self._cancelled.add(execution_id)
-            return True
-        return False
+        return action is CancelAction.REMEMBER
 
     # Dispatch ------------------------------------------------------------------
 
@@ -172,6 +196,7 @@ class Scheduler:
         future = self._futures.get(execution_id)
         if future is None:
             future = self._futures[execution_id] = asyncio.get_running_loop().create_future()
+            self._book.expect(execution_id)
         return future
 
     async def _notify_room(self) -> None:
@@ -190,134 +215,182 @@ class Scheduler:
                 log.exception("dispatch step failed")
 
     async def _dispatch_ready(self) -> None:
+        """Fill free slots in rounds: plan the head of the queue, admit it with one call, dispatch."""
         while len(self._queue) and not self._closed:
-            nodes = self._placement.preferred_nodes()
-            item = self._queue.peek()
-            if not nodes or item is None:
+            plans = self._placement.plan(len(self._queue))
+            items = self._queue.head(len(plans))
+            if not items:
                 return
-            node = await self._reserve(item, nodes)
-            if node is None:
-                return  # fits somewhere, but not now: wait for a release
-            worker = self._placement.worker_for(node)
-            if self._queue.peek() is not item or worker is None:
-                self._release(item.execution_id)  # changed while we waited on the Monitor
-                continue
-            self._queue.pop()
-            item.attempts += 1
-            self._placement.assign(worker, item.execution_id)
-            self._inflight[item.execution_id] = item
-            self._spawn(self._run(item, worker, node), name=f"run-{item.execution_id}")
-            metrics.running_on_node(node, self._placement.running_on(node))
-            await self._notify_room()
+            nodes = await self._admit([(item.execution_id, item.memory, plan) for item, plan in zip(items, plans)])
+            dispatched = 0
+            for item, node in zip(items, nodes):
+                if node is None:
+                    break  # fits, but not now: wait for a release
+                worker = self._placement.worker_for(node)
+                if item.execution_id not in self._queue or worker is None:
+                    self._release(item.execution_id)  # cancelled, or the slot went, while we asked
+                    continue
+                self._queue.remove(item.execution_id)
+                item.attempts += 1
+                self._placement.assign(worker, item.execution_id)
+                self._book.start(item.execution_id, worker)
+                self._stamps[item.execution_id].dispatched = time.monotonic()
+                self._spawn(self._run(item, worker, node), name=f"run-{item.execution_id}")
+                metrics.running_on_node(node, self._placement.running_on(node))
+                dispatched += 1
+            if dispatched:
+                await self._notify_room()
+            if not dispatched or None in nodes:
+                break
         metrics.queue_depth(len(self._queue))
 
-    async def _reserve(self, item: QueuedTask, nodes: list[str]) -> str | None:
+    async def _admit(self, requests: list[tuple[str, int, list[str]]]) -> list[str | None]:
         if self._monitor is not None:
             try:
-                return await self._monitor.admit.remote(item.execution_id, item.memory, nodes)
+                placed: list[str | None] = await self._monitor.admit_many.remote(requests)
+                return placed
             except RayError as error:
                 log.error("Monitor unreachable (%s); admitting from the local ledger", short_error(error))
                 self._monitor = self._pool.monitor = None
-        return self._ledger.reserve(item.execution_id, item.memory, nodes)
+        return self._ledger.reserve_many(requests)
 
     def _release(self, execution_id: str) -> None:
-        if self._monitor is not None:
-            self._monitor.release.remote(execution_id)
-        else:
+        """Return a reservation; releases made in one turn of the loop reach the Monitor as one call."""
+        if self._monitor is None:
             self._ledger.release(execution_id)
+            return
+        self._releases.append(execution_id)
+        if len(self._releases) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_releases)
+
+    def _flush_releases(self) -> None:
+        batch, self._releases = self._releases, []
+        if batch and self._monitor is not None:
+            self._monitor.release_many.remote(batch)
+        self._wake_dispatch()  # the Monitor takes calls in order: the next admission sees these releases
 
     async def _run(self, item: QueuedTask, worker: str, node: str) -> None:
         execution_id = item.execution_id
         result: TaskResult | None = None
+        stamps = self._stamps[execution_id]
         try:
             handle = self._pool.handle(worker)
             if handle is None:
                 raise KeyError(worker)  # forgotten since dispatch: its node was lost
-            result = await handle.run.remote(execution_id, item.task, item.attempts)
+            result, stamps.worker_busy = await handle.run.remote(execution_id, item.task, item.attempts)
+            usage = result.resource_usage
+            stamps.sandbox = usage.startup_time + usage.wall_time
         except RayTaskError as error:  # the worker's own code failed: not a fault to retry
             result = self._error_result(item, node, f"the worker failed while running the task: {short_error(error)}")
         except (RayError, KeyError) as error:
             self._pool.lost(worker, error)
             result = self._after_fault(item, worker, node, error)
         finally:
+            stamps.returned = time.monotonic()
             self._placement.release(execution_id)
-            self._inflight.pop(execution_id, None)
             self._release(execution_id)
             metrics.running_on_node(node, self._placement.running_on(node))
-            assert self._wake is not None
-            self._wake.set()
+            self._wake_dispatch()
         if result is not None:
             self._finish(result)
 
     def _after_fault(self, item: QueuedTask, worker: str, node: str, error: BaseException) -> TaskResult | None:
         """Retry a task lost to an infrastructure fault, or end it with a result that says why."""
-        if item.execution_id in self._cancelled:
-            return self._cancelled_result(item)
+        record = self._book.get(item.execution_id)
+        if record is not None and record.cancel_reason:
+            return self._cancelled_result(item, f"{record.cancel_reason} while it was running")
         cause = f"worker {worker} on node {node[:8]} was lost ({short_error(error)})"
         if item.attempts <= self._config.max_infra_retries:
             log.warning("%s; retrying task %s", cause, item.execution_id)
             metrics.infra_retry(node)
+            self._book.queue(item.execution_id)
             self._queue.push_front(item)
             return None
         return self._error_result(
             item, node, f"{cause}; no infrastructure retries left ({self._config.max_infra_retries} allowed)"
         )
 
+    # Delivery ------------------------------------------------------------------
+
+    def _end_cancelled(self, execution_id: str, reason: str) -> None:
+        record = self._book.get(execution_id)
+        if record is not None:
+            self._finish(self._cancelled_result(record.item, reason))
+
     def _finish(self, result: TaskResult) -> None:
-        self._cancelled.discard(result.execution_id)
-        self._delivering.add(result.execution_id)
+        self._book.finish(result.execution_id)
         usage = result.resource_usage
         metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
-        self._spawn(self._deliver(result), name=f"deliver-{result.execution_id}")
+        self._outbox.append(result)
+        if self._delivery is None:
+            self._delivery = self._spawn(self._deliver(), name="deliver")
 
-    async def _deliver(self, result: TaskResult) -> None:
-        """Store the result, then resolve its ref: whoever holds a result can also
-        find it with ``get_result`` and see it counted in ``stats``."""
+    async def _deliver(self) -> None:
+        """Store results, then resolve their refs: whoever holds a result can also find it
+        with ``get_result`` and see it counted in ``stats``. One call per batch."""
         try:
-            await self._collector.add.remote(result)
-        except RayError as error:
-            log.error("ResultCollector unreachable (%s); result %s is not cached", short_error(error), result.execution_id)
-        self._delivering.discard(result.execution_id)
-        future = self._futures.get(result.execution_id)
-        if future is not None and not future.done():
-            future.set_result(result)
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                try:
+                    await self._collector.add_many.remote(batch)
+                except RayError as error:
+                    log.error("ResultCollector unreachable (%s); %d results are not cached", short_error(error), len(batch))
+                now = time.monotonic()
+                for result in batch:
+                    self._book.delivered(result.execution_id)
+                    stamps = self._stamps.pop(result.execution_id, None)
+                    if stamps is not None:
+                        self._phases.record(stamps, now)
+                    future = self._futures.get(result.execution_id)
+                    if future is not None and not future.done():
+                        future.set_result(result)
+        finally:
+            self._delivery = None
 
-    def _cancelled_result(self, item: QueuedTask, reason: str | None = None) -> TaskResult:
+    def _cancelled_result(self, item: QueuedTask, reason: str) -> TaskResult:
         return TaskResult(
-            execution_id=item.execution_id,
-            status=TaskStatus.CANCELLED,
-            error=reason,
-            image=item.task.image or self._config.default_image,
-            attempts=item.attempts,
+            execution_id=item.execution_id, status=TaskStatus.CANCELLED, error=reason,
+            image=item.task.image or self._config.default_image, attempts=item.attempts,
+            sandbox=self._config.sandbox_mode,
         )
 
     def _error_result(self, item: QueuedTask, node: str, error: str) -> TaskResult:
         return TaskResult(
-            execution_id=item.execution_id,
-            status=TaskStatus.ERROR,
-            error=error,
-            node_id=node,
-            image=item.task.image or self._config.default_image,
-            attempts=item.attempts,
+            execution_id=item.execution_id, status=TaskStatus.ERROR, error=error, node_id=node,
+            image=item.task.image or self._config.default_image, attempts=item.attempts,
+            sandbox=self._config.sandbox_mode,
         )
 
     # Views ---------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        return {"queued": len(self._queue) + len(self._waiting), "running": self._placement.running}
+        return {"queued": len(self._queue) + self._book.count(Phase.WAITING), "running": self._placement.running}
 
     def pending(self) -> dict[str, list[str]]:
         """Execution ids not finished yet: queued (in dispatch order, then those waiting for room) and running."""
-        return {"queued": [*self._queue.ids(), *self._waiting], "running": list(self._inflight)}
+        return {
+            "queued": [*self._queue.ids(), *self._book.ids(Phase.WAITING)],
+            "running": self._book.ids(Phase.RUNNING),
+        }
+
+    def cost_breakdown(self) -> dict[str, float]:
+        """Mean seconds per task in each phase (queue, dispatch, sandbox, reset, delivery)."""
+        return self._phases.means()
 
     def cluster(self) -> dict[str, Any]:
         nodes: dict[str, Any] = {}
-        for worker in self._placement.workers():
+        for worker in sorted(self._placement.workers(), key=lambda state: state.name):
             node = nodes.setdefault(
                 worker.node_id,
                 {"workers": [], "slots": 0, "slots_in_use": 0, "memory_capacity": self._ledger.capacity(worker.node_id)},
             )
-            node["workers"].append({"name": worker.name, "slots": worker.slots, "running": len(worker.running)})
+            node["workers"].append({
+                "name": worker.name, "slots": worker.slots, "running": len(worker.running),
+                "tasks": sorted(worker.running),
+            })
             node["slots"] += worker.slots
             node["slots_in_use"] += len(worker.running)
-        return {"nodes": nodes, "unavailable_nodes": self._pool.failures(), **self.counts()}
+        return {
+            "nodes": nodes, "unavailable_nodes": self._pool.failures(),
+            "max_concurrent_tasks": self._config.max_concurrent_tasks, **self.counts(),
+        }

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import ray
 
+from faber_ray.actors.batching import Batcher
 from faber_ray.actors.options import NAMESPACE
 from faber_ray.config import ExecutorConfig
 from faber_ray.models import Task, TaskResult
-from faber_ray.sandbox.reaper import reap_sandboxes
+from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
 from faber_ray.scheduling.usage import UsageReport
 
@@ -37,11 +39,15 @@ class SandboxWorker:
     its node, because the containers it starts live on that node's engine.
     """
 
-    def __init__(self, config: ExecutorConfig, name: str, monitor: Any | None = None) -> None:
+    def __init__(self, config: ExecutorConfig, name: str, monitor: Any | None = None, slots: int = 1) -> None:
         self.name = name
         self.node_id = ray.get_runtime_context().get_node_id()
-        self._runner = SandboxRunner(config, node_id=self.node_id, owner=name)
+        self._runner = SandboxRunner(config, node_id=self.node_id, owner=name, capacity=slots)
         self._monitor = monitor if config.enable_monitoring else None
+        # Usage reports go to the Monitor in batches, fire-and-forget.
+        self._reports: Batcher[UsageReport] | None = (
+            Batcher(monitor.report_many.remote) if self._monitor is not None and monitor is not None else None
+        )
         self._config = config
         # A predecessor with this name, or any worker whose actor is gone, left
         # these running: nobody else will ever remove them.
@@ -59,12 +65,14 @@ class SandboxWorker:
             "pid": os.getpid(),
         }
 
-    def run(self, execution_id: str, task: Task, attempt: int = 1) -> TaskResult:
+    def run(self, execution_id: str, task: Task, attempt: int = 1) -> tuple[TaskResult, float]:
+        """Run one task; returns its result and how long this worker spent on it (for the cost breakdown)."""
+        began = time.monotonic()
         result = self._runner.run(task, execution_id)
         result.attempts = attempt
-        if self._monitor is not None:
+        if self._reports is not None:
             usage = result.resource_usage
-            self._monitor.report.remote(
+            self._reports.add(
                 UsageReport(
                     node_id=self.node_id,
                     worker=self.name,
@@ -76,11 +84,11 @@ class SandboxWorker:
                     running_on_worker=len(self._runner.running()),
                 )
             )
-        return result
+        return result, time.monotonic() - began
 
-    def cancel(self, execution_id: str) -> bool:
-        """Cancel a task handed to this worker, whether or not its container has started."""
-        return self._runner.cancel(execution_id, before_start=True)
+    def cancel(self, execution_id: str, reason: str = "cancelled by TaskExecutor.cancel") -> bool:
+        """Cancel a task handed to this worker, whether or not its command has started."""
+        return self._runner.cancel(execution_id, before_start=True, reason=reason)
 
     def running(self) -> list[str]:
         return self._runner.running()
@@ -111,9 +119,14 @@ class SandboxWorker:
         return removed
 
     def shutdown(self, grace: float = 30.0) -> int:
-        """Cancel everything running here, let each run clean up after itself, then
-        remove whatever container of this worker is still left; returns how many that was."""
+        """Cancel everything running here and remove every container of this worker, idle warm
+        ones included; returns how many containers it had when shutdown began."""
+        mine = lambda sandbox: sandbox["owner"] == self.name  # noqa: E731
+        present = sum(1 for sandbox in list_sandboxes(self._runner.client) if mine(sandbox))
+        self._runner.close()
         for execution_id in self._runner.running():
-            self._runner.cancel(execution_id)
+            self._runner.cancel(execution_id, reason="cancelled by TaskExecutor.shutdown")
         self._runner.wait_idle(grace)
-        return reap_sandboxes(self._runner.client, only=lambda sandbox: sandbox["owner"] == self.name)
+        self._runner.close()
+        reap_sandboxes(self._runner.client, only=mine)
+        return present

@@ -48,6 +48,18 @@ class CapacityLedger:
                 return node_id
         return None
 
+    def reserve_many(self, requests: list[tuple[str, int, list[str]]]) -> list[str | None]:
+        """``reserve`` for each ``(execution_id, memory, nodes)`` in order, stopping at the first that
+        fits nowhere: no later task may overtake it (the rest answer None)."""
+        placed: list[str | None] = []
+        for execution_id, memory, nodes in requests:
+            node = self.reserve(execution_id, memory, nodes)
+            placed.append(node)
+            if node is None:
+                placed += [None] * (len(requests) - len(placed))
+                break
+        return placed
+
     def release(self, execution_id: str) -> str | None:
         """Drop a reservation; returns the node it was on, if any."""
         reservation = self._reservations.pop(execution_id, None)

@@ -77,6 +77,28 @@ class Placement:
                 load[worker.node_id] = self.running_on(worker.node_id)
         return sorted(load, key=lambda node: (load[node], node))
 
+    def plan(self, count: int) -> list[list[str]]:
+        """Node preferences for the next ``count`` tasks, as if each lands on its first choice.
+
+        One admission request can then cover a whole dispatch round: the list stops
+        where the cluster-wide cap or the free slots run out.
+        """
+        load: dict[str, int] = {}
+        free: dict[str, int] = {}
+        for worker in self._workers.values():
+            load[worker.node_id] = load.get(worker.node_id, 0) + len(worker.running)
+            free[worker.node_id] = free.get(worker.node_id, 0) + worker.free
+        plans: list[list[str]] = []
+        room = self.max_concurrent - self.running
+        while len(plans) < min(count, room):
+            nodes = sorted((node for node in free if free[node] > 0), key=lambda node: (load[node], node))
+            if not nodes:
+                break
+            plans.append(nodes)
+            load[nodes[0]] += 1
+            free[nodes[0]] -= 1
+        return plans
+
     def worker_for(self, node_id: str) -> str | None:
         """The least busy worker of ``node_id`` with a free slot."""
         free = [w for w in self._workers.values() if w.node_id == node_id and w.free > 0]

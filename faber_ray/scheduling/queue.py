@@ -57,6 +57,15 @@ class TaskQueue:
         """Execution ids in the order they will be dispatched."""
         return list(self._items)
 
+    def head(self, count: int) -> list[QueuedTask]:
+        """The first ``count`` tasks, in dispatch order, left in the queue."""
+        items: list[QueuedTask] = []
+        for item in self._items.values():
+            if len(items) >= count:
+                break
+            items.append(item)
+        return items
+
     def peek(self) -> QueuedTask | None:
         return next(iter(self._items.values()), None)
 

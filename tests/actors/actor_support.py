@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -11,7 +12,9 @@ import docker
 import pytest
 import ray
 
-from faber_ray.sandbox.runner import LABEL, LABEL_NODE_ID, LABEL_OWNER
+from faber_ray.models import Task
+from faber_ray.sandbox.labels import LABEL, LABEL_NODE_ID, LABEL_OWNER
+from faber_ray.sandbox.reaper import maker_is_gone, list_sandboxes
 
 #: Upper bound for anything that happens asynchronously (reaping after a worker
 #: death, a node joining, a replacement worker). Polls end as soon as the
@@ -48,11 +51,22 @@ def cluster_containers(engine: docker.DockerClient) -> list[dict[str, Any]]:
     return [box for box in found if box["Labels"].get(LABEL_NODE_ID) in ours]
 
 
+def orphans(engine: docker.DockerClient) -> list[dict[str, Any]]:
+    """This cluster's containers whose maker (a worker process) is gone: what a fault leaves."""
+    ours = {node["NodeID"] for node in ray.nodes()}
+    return [
+        {"Id": box["id"], "Labels": {LABEL_OWNER: box["owner"]}}
+        for box in list_sandboxes(engine)
+        if box["node_id"] in ours and maker_is_gone(box)
+    ]
+
+
 def wait_no_containers(engine: docker.DockerClient, deadline: float = DEADLINE) -> None:
-    """Wait for the asynchronous reaping after a fault; fail if containers outlive ``deadline``."""
+    """Wait for the asynchronous cleanup after a fault: no container of a dead worker may outlive
+    ``deadline`` (live workers keep their idle warm containers)."""
     end = time.monotonic() + deadline
     while True:
-        left = cluster_containers(engine)
+        left = orphans(engine)
         if not left:
             return
         if time.monotonic() > end:
@@ -90,3 +104,35 @@ def worker_names(executor: Any) -> dict[str, str]:
         for node_id, node in view(executor)["nodes"].items()
         for worker in node["workers"]
     }
+
+
+_sleeps = iter(range(1, 10**9))
+
+
+def sleeper(seconds: int = 300) -> Task:
+    """``sleep`` with an argument no other task uses (seconds and a unique fraction), so its host
+    process can be found and counted: in both sandbox modes, a running task is a process on the host."""
+    return Task(command="sleep", args=[f"{seconds}.{next(_sleeps):09d}{os.getpid() % 1000:03d}"])
+
+
+def sleeping(tasks: list[Task]) -> list[int]:
+    """Host pids of the sleepers among ``tasks`` that are running now."""
+    wanted = {"\0".join(task.argv()).encode() + b"\0" for task in tasks}
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if open(f"/proc/{entry}/cmdline", "rb").read() in wanted:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def container_of(pid: int) -> str:
+    """The id of the container a host process runs in, from its cgroup path."""
+    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+        for part in line.split(":", 2)[-1].split("/"):
+            if len(part) == 64 and all(ch in "0123456789abcdef" for ch in part):
+                return part
+    raise AssertionError(f"process {pid} is in no container")

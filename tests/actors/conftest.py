@@ -92,12 +92,16 @@ def engine() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="module")
-def make_executor(ray_cluster: Cluster, engine: docker.DockerClient) -> Iterator[Callable[..., Any]]:
-    """Build executors for this module (``make_executor(name=None, **config)``); all are shut down at its end."""
+def make_executor(
+    ray_cluster: Cluster, engine: docker.DockerClient, sandbox_mode: str
+) -> Iterator[Callable[..., Any]]:
+    """Build executors for this module (``make_executor(name=None, **config)``), in the module's
+    sandbox mode (every module runs in both); all are shut down at its end."""
     made: list[Any] = []
 
     def make(name: str | None = None, **config: Any) -> Any:
         cls = TaskExecutor.options(name=name) if name else TaskExecutor
+        config.setdefault("sandbox_mode", sandbox_mode)
         executor = cls.remote(ExecutorConfig(**config))
         made.append(executor)
         ray.get(executor.cluster.remote())  # started: every worker is ready

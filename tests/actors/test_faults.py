@@ -20,7 +20,7 @@ from actor_support import cluster_containers, stats, wait_no_containers, wait_un
 
 from faber_ray import Task, TaskStatus
 from faber_ray.actors import NAMESPACE
-from faber_ray.sandbox.runner import LABEL_EXECUTION_ID, LABEL_OWNER
+from faber_ray.sandbox.labels import LABEL_EXECUTION_ID, LABEL_OWNER
 
 CAP = 4
 

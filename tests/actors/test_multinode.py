@@ -17,7 +17,7 @@ from ray.cluster_utils import Cluster
 from ray.util.state import list_actors
 
 from faber_ray import Task, TaskStatus
-from faber_ray.sandbox.runner import LABEL_EXECUTION_ID, LABEL_NODE_ID
+from faber_ray.sandbox.labels import LABEL_EXECUTION_ID, LABEL_NODE_ID
 
 CAP = 6
 

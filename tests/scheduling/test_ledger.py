@@ -70,3 +70,11 @@ def test_snapshot() -> None:
         "A": {"capacity": 300 * MiB, "reserved": 0},
         "B": {"capacity": 500 * MiB, "reserved": 10 * MiB},
     }
+
+
+def test_reserve_many_stops_at_the_first_that_fits_nowhere() -> None:
+    ledger = CapacityLedger()
+    ledger.set_capacity("A", 100)
+    placed = ledger.reserve_many([("t1", 60, ["A"]), ("t2", 60, ["A"]), ("t3", 10, ["A"])])
+    assert placed == ["A", None, None]  # t3 would fit, but may not overtake t2
+    assert ledger.reserved("A") == 60

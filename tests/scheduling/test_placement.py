@@ -79,3 +79,22 @@ def test_nodes_follow_workers() -> None:
     assert placement.nodes() == {"A"}
     assert "B" not in placement.preferred_nodes()
     assert sorted(w.name for w in placement.workers()) == ["a0", "a1"]
+
+
+def test_plan_spreads_a_round_over_nodes_within_slots_and_the_cap() -> None:
+    placement = Placement(max_concurrent=5)
+    placement.add_worker("a1", "A", 2)
+    placement.add_worker("b1", "B", 2)
+    placement.add_worker("c1", "C", 2)
+    placement.assign("a1", "busy")
+    plans = placement.plan(10)
+    assert len(plans) == 4  # five at once, one already running
+    assert [plan[0] for plan in plans] == ["B", "C", "A", "B"]
+    assert plans[0] == ["B", "C", "A"]  # fallbacks, least loaded first
+
+
+def test_plan_is_empty_when_every_slot_is_taken() -> None:
+    placement = Placement(max_concurrent=8)
+    placement.add_worker("a1", "A", 1)
+    placement.assign("a1", "x")
+    assert placement.plan(3) == []

@@ -1,0 +1,60 @@
+"""Coalesce fire-and-forget calls: many small messages become one Ray call.
+
+Ray does a few thousand actor calls a second; at hundreds of tasks a second
+one call per task per message would be the bottleneck. A ``Batcher`` sends
+what has gathered once it holds ``max_items`` or once ``max_delay`` has passed
+since the first item came in, from a thread of its own, so nothing waits for
+the call and nothing lingers unsent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+__all__ = ["Batcher"]
+
+T = TypeVar("T")
+
+
+class Batcher(Generic[T]):
+    """Thread-safe; ``send`` is called with each batch, in order, never concurrently."""
+
+    def __init__(self, send: Callable[[list[T]], None], *, max_items: int = 64, max_delay: float = 0.2) -> None:
+        self._send = send
+        self._max_items = max_items
+        self._max_delay = max_delay
+        self._items: list[T] = []
+        self._ready = threading.Condition()
+        self._closed = False
+        threading.Thread(target=self._loop, name="batcher", daemon=True).start()
+
+    def add(self, item: T) -> None:
+        with self._ready:
+            self._items.append(item)
+            if len(self._items) == 1 or len(self._items) >= self._max_items:
+                self._ready.notify()
+
+    def close(self) -> None:
+        """Send what is left and stop."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: self._items or self._closed)
+                if self._items and len(self._items) < self._max_items and not self._closed:
+                    # Let a batch fill for a moment; a full one (or close) goes at once.
+                    self._ready.wait_for(lambda: len(self._items) >= self._max_items or self._closed, self._max_delay)
+                batch, self._items = self._items[: self._max_items], self._items[self._max_items :]
+                closed = self._closed
+            if batch:
+                try:
+                    self._send(batch)
+                except Exception:  # noqa: BLE001 - a lost report must not kill the sender
+                    pass
+            if closed and not self._items:
+                return

@@ -1,0 +1,113 @@
+"""One record per execution, from acceptance to delivery: the Scheduler's whole view of a task.
+
+An execution moves ``WAITING`` (accepted, waiting for room in the queue) ->
+``QUEUED`` -> ``RUNNING`` (handed to a worker) -> ``DELIVERING`` (its result is
+on its way to the collector) and is then forgotten. A retry after a lost
+worker goes back from ``RUNNING`` to ``QUEUED``. ``cancel`` answers with what
+the caller must do, which depends on the phase alone; a cancel that arrives
+before the execution itself (the two calls race) is remembered for it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from faber_ray.scheduling.queue import QueuedTask
+
+__all__ = ["CancelAction", "ExecutionBook", "Phase", "Record"]
+
+
+class Phase(enum.Enum):
+    WAITING = "waiting"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DELIVERING = "delivering"
+
+
+class CancelAction(enum.Enum):
+    END_NOW = "end now"  #: never started: end it CANCELLED at once
+    KILL = "kill"  #: running: ask its worker to kill it
+    REMEMBER = "remember"  #: not here yet: it ends CANCELLED when it arrives
+    TOO_LATE = "too late"  #: finished, or unknown
+
+
+@dataclass
+class Record:
+    item: QueuedTask
+    phase: Phase
+    worker: str | None = None
+    cancel_reason: str | None = None
+
+
+class ExecutionBook:
+    """Every execution that has not been delivered yet, by id, in acceptance order."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, Record] = {}
+        self._expected: set[str] = set()  # a result was asked for before the task arrived
+        self._early_cancels: dict[str, str] = {}
+
+    def __contains__(self, execution_id: object) -> bool:
+        return execution_id in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, execution_id: str) -> Record | None:
+        return self._records.get(execution_id)
+
+    def expect(self, execution_id: str) -> None:
+        """Someone waits for this id's result; its task may not have arrived yet."""
+        if execution_id not in self._records:
+            self._expected.add(execution_id)
+
+    def accept(self, item: QueuedTask) -> str | None:
+        """Record a new execution as WAITING; returns a cancel reason if it was cancelled before it arrived."""
+        self._expected.discard(item.execution_id)
+        record = Record(item, Phase.WAITING)
+        self._records[item.execution_id] = record
+        reason = self._early_cancels.pop(item.execution_id, None)
+        if reason is not None:
+            record.cancel_reason = reason
+        return reason
+
+    def _move(self, execution_id: str, to: Phase, allowed: tuple[Phase, ...]) -> Record:
+        record = self._records[execution_id]
+        if record.phase not in allowed:
+            raise ValueError(f"execution {execution_id} cannot go from {record.phase.value} to {to.value}")
+        record.phase = to
+        return record
+
+    def queue(self, execution_id: str) -> None:
+        self._move(execution_id, Phase.QUEUED, (Phase.WAITING, Phase.RUNNING))
+        self._records[execution_id].worker = None
+
+    def start(self, execution_id: str, worker: str) -> None:
+        self._move(execution_id, Phase.RUNNING, (Phase.QUEUED,)).worker = worker
+
+    def finish(self, execution_id: str) -> None:
+        """From any phase: the result exists and is being delivered."""
+        self._move(execution_id, Phase.DELIVERING, tuple(Phase))
+
+    def delivered(self, execution_id: str) -> None:
+        self._records.pop(execution_id, None)
+
+    def cancel(self, execution_id: str, reason: str) -> CancelAction:
+        record = self._records.get(execution_id)
+        if record is None:
+            if execution_id in self._expected:
+                self._early_cancels[execution_id] = reason
+                return CancelAction.REMEMBER
+            return CancelAction.TOO_LATE
+        if record.phase is Phase.DELIVERING:
+            return CancelAction.TOO_LATE
+        record.cancel_reason = reason
+        return CancelAction.KILL if record.phase is Phase.RUNNING else CancelAction.END_NOW
+
+    def ids(self, phase: Phase) -> list[str]:
+        """Ids in ``phase``, in the order they were accepted."""
+        return [execution_id for execution_id, record in self._records.items() if record.phase is phase]
+
+    def count(self, phase: Phase) -> int:
+        return sum(1 for record in self._records.values() if record.phase is phase)
