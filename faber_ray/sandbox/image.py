@@ -45,6 +45,7 @@ __all__ = [
     "IMAGE_LABEL",
     "SANDBOX_UID",
     "ImageState",
+    "cache_dir",
     "ensure_base",
     "ensure_image",
     "ensure_images",
@@ -117,7 +118,7 @@ def ensure_images(
         wanted = [r for r in wanted if not image_state(client, r).current]
         if not wanted:
             return []
-    cache = _cache_dir()
+    cache = cache_dir()
     built: list[str] = []
     with _locked(cache / ".lock"):
         fresh_base = False
@@ -152,7 +153,7 @@ def ensure_images(
 
 def ensure_base(*, force: bool = False, progress: Progress | None = None) -> Path:
     """The shared base every image starts from, debootstrapped if missing; its tarball's path."""
-    cache = _cache_dir()
+    cache = cache_dir()
     with _locked(cache / ".lock"):
         return _ensure_base(cache, rebuild=force, say=progress or (lambda _msg: None))
 
@@ -178,7 +179,7 @@ def _drop_others(cache: Path, pattern: str, *, keep: str) -> None:
             old.unlink(missing_ok=True)
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     """Where debs, lists and root filesystems live (``$XDG_CACHE_HOME/faber-ray``)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     path = Path(base) / "faber-ray"

@@ -92,25 +92,26 @@ def build_image_rootfs(recipe: Recipe, base: Path, tarball: Path, debs: Path, li
     """Unpack the base, install the recipe's packages, shape, prune and tar to ``tarball``.
 
     Returns ``"package=version ..."`` of the recipe's packages as installed.
+    A recipe without packages never touches the mirror.
     """
     with _scratch(tarball.parent) as rootfs:
         _run(["tar", "--numeric-owner", "-xpf", str(base), "-C", str(rootfs)],
              f"could not unpack the base {base}; delete it and retry")
-        packages = " ".join(shlex.quote(name) for name in recipe.packages)
+        install: list[str] = []
         if recipe.packages:
+            packages = " ".join(shlex.quote(name) for name in recipe.packages)
             say(f"apt-get install {' '.join(recipe.packages)}")
-        report = rootfs / "tmp" / "packages"
-        _chroot(
-            rootfs, debs, lists,
-            [
+            install = [
                 "apt-get update -q",
-                *([f"apt-get install -y -q {packages}"] if recipe.packages else []),
-                f"dpkg-query -W -f '${{Package}}=${{Version}} ' {packages} > /tmp/packages" if packages else ":",
-                *recipe.setup(),
-            ],
+                f"apt-get install -y -q {packages}",
+                f"dpkg-query -W -f '${{Package}}=${{Version}} ' {packages} > /tmp/packages",
+            ]
+        _chroot(
+            rootfs, debs, lists, [*install, *recipe.setup()] or [":"],
             f"apt-get could not install {', '.join(recipe.packages)} for {recipe.name}; "
             "check the package names and that deb.debian.org is reachable",
         )
+        report = rootfs / "tmp" / "packages"
         versions = report.read_text().strip() if report.exists() else ""
         report.unlink(missing_ok=True)
         _pack(rootfs, tarball, say)
