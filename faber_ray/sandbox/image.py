@@ -136,6 +136,7 @@ def ensure_images(
             tarball = cache / f"image-{item.slug}-{platform.machine()}-{item.digest}.tar"
             listing = tarball.with_suffix(".packages")
             if force or not tarball.exists():
+                require_root(item.name)
                 base = _ensure_base(cache, rebuild=force and not fresh_base, say=step)
                 fresh_base = fresh_base or force
                 packages = build_image_rootfs(item, base, tarball, cache / "debs", cache / "lists", step)
