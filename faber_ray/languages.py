@@ -65,7 +65,9 @@ class Language:
 
 # The JVM in a small cgroup: one serial GC thread instead of a pool sized for
 # the host, no hsperfdata file in /tmp, the class-data-sharing archive for a
-# faster start. javac is short-lived, so C1 alone compiles it fastest.
+# faster start. javac is short-lived, so C1 alone compiles it fastest. A
+# program gets half the memory limit as heap (the JVM's default is a quarter)
+# and 64 MiB stacks, for deep recursion; only what is touched is charged.
 _JVM = ("-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xshare:auto")
 
 _LANGUAGES = (

@@ -45,7 +45,7 @@ __all__ = [
 #: Bump when rootfs.py changes what a built image holds (its shaping or pruning).
 BUILD_REVISION = 2
 SANDBOX_UID = 10001
-#: Every faber-ray image carries it (value "1"); the reaper and tests look for it.
+#: Every image faber-ray builds carries it (value "1"), so its images can be told from others.
 IMAGE_LABEL = "faber-ray.image"
 #: The digest of the recipe the image was built from; a different one means stale.
 RECIPE_LABEL = "faber-ray.recipe"

@@ -164,3 +164,17 @@ def test_pytest_command_is_on_the_path(lang_runner: SandboxRunner) -> None:
     result = lang_runner.run(Task(command="pytest", args=["--version"]))
     assert result.status is TaskStatus.SUCCESS, result
     assert "pytest 7." in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def gvisor_runner(lang_runner: SandboxRunner, make_runner: Callable[..., SandboxRunner]) -> SandboxRunner:
+    if "runsc" not in (lang_runner.client.info().get("Runtimes") or {}):
+        pytest.skip("the Docker engine has no 'runsc' runtime (gVisor is not installed)")
+    return make_runner(runtime="runsc")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_hello_world_under_gvisor(gvisor_runner: SandboxRunner, name: str) -> None:
+    """Under gVisor the process cap is RLIMIT_NPROC and the toolchains see another kernel; they still work."""
+    result = build_and_run(gvisor_runner, LANGUAGES[name], LANGUAGES[name].example)
+    assert (result.status, result.stdout) == (TaskStatus.SUCCESS, "hello, world\n"), result
