@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from faber_ray.cli import commands
+from faber_ray.cli import commands, images
 from faber_ray.models import parse_byte_count
 
 __all__ = ["build_parser", "main"]
@@ -88,15 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         view.add_argument("--json", action="store_true", help="print JSON")
         view.set_defaults(func=func)
 
-    images = sub.add_parser("images", help="manage the sandbox image")
-    images_sub = images.add_subparsers(dest="images_command", required=True, metavar="ACTION")
-    ensure = images_sub.add_parser("ensure", help="build the default image offline if it is missing",
-                                   description="Build the default sandbox image (Debian + python3, user 10001) "
-                                   "with debootstrap and docker import, with no registry. Does nothing if it exists.")
-    ensure.add_argument("--force", action="store_true", help="rebuild even if it exists")
-    ensure.add_argument("--name", help="image name (default: the config's default_image)")
-    ensure.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML")
-    ensure.set_defaults(func=commands.cmd_images)
+    images.register(sub)
     return parser
 
 

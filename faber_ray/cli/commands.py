@@ -20,7 +20,7 @@ from faber_ray.errors import ExecutorError, TaskValidationError, unwrap_error
 from faber_ray.models import ResourceLimits, Task, TaskResult, TaskStatus
 from faber_ray.validation import validate_task
 
-__all__ = ["cmd_batch", "cmd_cluster", "cmd_images", "cmd_run", "cmd_start", "cmd_stats", "cmd_stop"]
+__all__ = ["cmd_batch", "cmd_cluster", "cmd_run", "cmd_start", "cmd_stats", "cmd_stop"]
 
 #: Exit codes of `faber-ray run` when the task has none of its own.
 EXIT_NO_CODE = {TaskStatus.ERROR: 125, TaskStatus.CANCELLED: 130}
@@ -197,17 +197,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     view = ray.get(connect(args.address).cluster.remote())
     _print_view(view, cluster_table(view), args.json)
-    return 0
-
-
-def cmd_images(args: argparse.Namespace) -> int:
-    from faber_ray.sandbox.engine import connect as connect_docker
-    from faber_ray.sandbox.image import ensure_image
-
-    config = ExecutorConfig.load(args.config)
-    name = args.name or config.default_image
-    built = ensure_image(connect_docker(config.docker_host), name, force=args.force, progress=lambda line: print(line))
-    print(f"faber-ray: image {name} {'built' if built else 'is already there'}")
     return 0
 
 

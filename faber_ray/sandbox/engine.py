@@ -47,7 +47,7 @@ def docker_errors(image: str, runtime: str | None = None) -> Iterator[None]:
     try:
         yield
     except docker.errors.ImageNotFound:
-        raise SandboxError(f"image {image} not found; run `faber-ray images ensure`", field="image") from None
+        raise SandboxError(f"image {image} not found; run `faber-ray images ensure {image}`", field="image") from None
     except docker.errors.APIError as error:
         text = _short(error)
         if runtime and "runtime" in text.lower():
@@ -57,7 +57,7 @@ def docker_errors(image: str, runtime: str | None = None) -> Iterator[None]:
                 field="runtime",
             ) from None
         if "no such image" in text.lower():
-            raise SandboxError(f"image {image} not found; run `faber-ray images ensure`", field="image") from None
+            raise SandboxError(f"image {image} not found; run `faber-ray images ensure {image}`", field="image") from None
         raise SandboxError(f"the Docker engine refused the request: {text}") from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, ConnectionError) as error:
         raise SandboxError(f"lost contact with the Docker engine ({_short(error)}); {_ENGINE_HINT}") from None

@@ -1,121 +1,187 @@
-"""Build the default sandbox image without an image registry.
+"""Put faber-ray's sandbox images into the Docker engine, without an image registry.
 
 Machines running faber-ray often reach Debian's package mirror but no image
 registry, so ``docker pull`` / ``docker build FROM ...`` cannot work there.
-Instead the image is made from scratch: ``debootstrap`` a minimal bookworm
-with python3, add the unprivileged ``sandbox`` user, then ``docker import`` the
-root filesystem. The rootfs tarball is cached so that re-creating the image
-(after ``docker rmi`` or an engine reset) takes seconds, not a debootstrap.
-Where a registry is reachable, the ``Dockerfile`` beside this module builds
-the same image.
+Each image is instead built from Debian packages by
+:mod:`faber_ray.sandbox.rootfs` from a recipe in :mod:`faber_ray.sandbox.recipes`,
+and ``docker import``-ed. :func:`ensure_images` builds only what is missing,
+where an image whose ``faber-ray.recipe`` label is not its recipe's digest
+counts as missing. Everything built is cached under
+``$XDG_CACHE_HOME/faber-ray`` (default ``~/.cache/faber-ray``):
 
-Run ``python3 -m faber_ray.sandbox.image [--force]`` to build it by hand.
+* ``debs/`` and ``lists/``: every .deb and apt's package lists, shared by all builds;
+* ``base-<arch>-<digest>.tar``: the shared base, debootstrapped once;
+* ``image-<name>-<arch>-<digest>.tar`` (+ ``.packages``): each image's root
+  filesystem, so re-creating an image (after ``docker rmi`` or an engine
+  reset) is a ``docker import`` of seconds, not a build.
+
+Where a registry is reachable, ``faber-ray images dockerfile NAME`` prints a
+Dockerfile that builds the same image.
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
 import platform
-import shutil
-import subprocess
-import sys
-import tempfile
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 from docker.errors import DockerException, ImageNotFound
+from docker.models.images import Image
 from docker.utils import parse_repository_tag
 
 from faber_ray.config import DEFAULT_IMAGE
 from faber_ray.errors import SandboxError
+from faber_ray.sandbox.recipes import BASE, IMAGE_LABEL, PACKAGES_LABEL, RECIPE_LABEL, SANDBOX_UID, Recipe, recipe
+from faber_ray.sandbox.rootfs import Progress, build_base, build_image_rootfs, require_root
 
-__all__ = ["DOCKERFILE", "IMAGE_LABEL", "SANDBOX_UID", "ensure_image", "image_exists"]
-
-SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
-# Bump whenever the rootfs recipe changes, so stale cached tarballs are not reused.
-RECIPE_VERSION = 1
-SANDBOX_UID = 10001
-IMAGE_LABEL = "faber-ray.image"
-DOCKERFILE = Path(__file__).with_name("Dockerfile")
-
-_CHANGES = [
-    "USER sandbox",
-    "WORKDIR /work",
-    "ENV PATH=/usr/local/bin:/usr/bin:/bin",
-    "ENV LANG=C.UTF-8",
-    'CMD ["python3"]',
-    f"LABEL {IMAGE_LABEL}=1",
+__all__ = [
+    "IMAGE_LABEL",
+    "SANDBOX_UID",
+    "ImageState",
+    "cache_dir",
+    "ensure_base",
+    "ensure_image",
+    "ensure_images",
+    "image_exists",
+    "image_state",
 ]
-# Docs, man pages, translations, logs and apt's caches are dead weight in a sandbox.
-_PRUNE = [
-    "var/cache/apt/*.bin",
-    "var/cache/apt/archives/*.deb",
-    "var/lib/apt/lists/*",
-    "var/log/*",
-    "usr/share/doc/*",
-    "usr/share/man/*",
-    "usr/share/info/*",
-    "usr/share/locale/*",
-]
-# debootstrap lives in /usr/sbin, which an ordinary user's PATH may lack.
-_SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 
-Progress = Callable[[str], None]
+
+@dataclass(frozen=True)
+class ImageState:
+    """What the engine holds under a recipe's name."""
+
+    name: str
+    present: bool
+    #: Present and built from the recipe as it is now.
+    current: bool
+    size: int = 0
+    #: "package=version ..." as installed, from the image's label.
+    packages: str = ""
 
 
 def image_exists(client: docker.DockerClient, name: str = DEFAULT_IMAGE) -> bool:
-    """Tell whether the engine already has ``name``, so callers can skip a build."""
-    try:
-        client.images.get(name)
-    except ImageNotFound:
-        return False
-    except DockerException as exc:
-        raise SandboxError(
-            f"could not ask the Docker engine for image {name!r} ({exc}); "
-            "check that dockerd is running and that you may use its socket"
-        ) from exc
-    return True
+    """Tell whether the engine already has ``name`` (of any recipe), so callers can skip work."""
+    return _get(client, name) is not None
+
+
+def image_state(client: docker.DockerClient, target: Recipe | str) -> ImageState:
+    """Whether the image of ``target`` (a recipe or an image name) is there and up to date."""
+    wanted = target if isinstance(target, Recipe) else recipe(target)
+    image = _get(client, wanted.name)
+    if image is None:
+        return ImageState(wanted.name, present=False, current=False)
+    labels = image.labels or {}
+    return ImageState(
+        wanted.name,
+        present=True,
+        current=labels.get(RECIPE_LABEL) == wanted.digest,
+        size=int(image.attrs.get("Size") or 0),
+        packages=labels.get(PACKAGES_LABEL, ""),
+    )
 
 
 def ensure_image(
     client: docker.DockerClient,
-    name: str = DEFAULT_IMAGE,
+    target: Recipe | str = DEFAULT_IMAGE,
     *,
     force: bool = False,
     progress: Progress | None = None,
 ) -> bool:
-    """Make sure ``name`` exists in the engine; return True if it had to be built.
+    """Make sure the image of ``target`` exists and is current; return True if it had to be built."""
+    return bool(ensure_images(client, [target], force=force, progress=progress))
+
+
+def ensure_images(
+    client: docker.DockerClient,
+    targets: Iterable[Recipe | str],
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Build every image of ``targets`` that is missing or stale; return the names built.
 
     Safe to call from many processes at once: a file lock serialises builds and
-    the existence check is repeated under it. ``force`` rebuilds from scratch,
-    ignoring both the existing image and the cached rootfs.
+    each image's state is checked again under it. ``force`` rebuilds the named
+    images from a freshly debootstrapped base (downloaded .debs are still reused).
     """
     say = progress or (lambda _msg: None)
-    if not force and image_exists(client, name):
-        return False
-    cache = _cache_dir()
+    wanted = list(dict.fromkeys(t if isinstance(t, Recipe) else recipe(t) for t in targets))
+    if not force:
+        wanted = [r for r in wanted if not image_state(client, r).current]
+        if not wanted:
+            return []
+    cache = cache_dir()
+    built: list[str] = []
     with _locked(cache / ".lock"):
-        if not force and image_exists(client, name):
-            return False
-        tarball = cache / f"rootfs-{SUITE}-{platform.machine()}-r{RECIPE_VERSION}.tar"
-        if force or not tarball.exists():
-            _build_rootfs_tarball(tarball, say)
-        else:
-            say(f"reusing cached root filesystem {tarball}")
-        say(f"importing {tarball} as {name}")
-        _import(client, tarball, name)
-    say(f"image {name} is ready")
-    return True
+        fresh_base = False
+        for item in wanted:
+            state = image_state(client, item)
+            if state.current and not force:
+                continue
+            started = time.monotonic()
+            note = "stale (its recipe changed)" if state.present and not state.current else "missing"
+
+            def step(message: str, name: str = item.name, since: float = started) -> None:
+                say(f"{name}: {message} [{time.monotonic() - since:.0f} s]")
+
+            step("forced rebuild" if force else note)
+            tarball = cache / f"image-{item.slug}-{platform.machine()}-{item.digest}.tar"
+            listing = tarball.with_suffix(".packages")
+            if force or not tarball.exists():
+                require_root(item.name)
+                base = _ensure_base(cache, rebuild=force and not fresh_base, say=step)
+                fresh_base = fresh_base or force
+                packages = build_image_rootfs(item, base, tarball, cache / "debs", cache / "lists", step)
+                listing.write_text(packages)
+                _drop_others(cache, f"image-{item.slug}-{platform.machine()}-*", keep=tarball.stem)
+            else:
+                step(f"reusing cached root filesystem {tarball.name}")
+            packages = listing.read_text().strip() if listing.exists() else ""
+            step(f"docker import as {item.name}")
+            _import(client, tarball, item, packages)
+            step("ready")
+            built.append(item.name)
+    return built
 
 
-def _cache_dir() -> Path:
-    """Where built rootfs tarballs live (``$XDG_CACHE_HOME/faber-ray``)."""
+def ensure_base(*, force: bool = False, progress: Progress | None = None) -> Path:
+    """The shared base every image starts from, debootstrapped if missing; its tarball's path."""
+    cache = cache_dir()
+    with _locked(cache / ".lock"):
+        return _ensure_base(cache, rebuild=force, say=progress or (lambda _msg: None))
+
+
+def _ensure_base(cache: Path, *, rebuild: bool, say: Progress) -> Path:
+    """The shared base tarball, debootstrapped only when missing (or ``rebuild``)."""
+    base = cache / f"base-{BASE.suite}-{platform.machine()}-{BASE.digest}.tar"
+    if rebuild or not base.exists():
+        require_root("the sandbox images")
+        (cache / "debs").mkdir(exist_ok=True)
+        (cache / "lists").mkdir(exist_ok=True)
+        build_base(base, cache / "debs", cache / "lists", say)
+        _drop_others(cache, f"base-{BASE.suite}-{platform.machine()}-*", keep=base.stem)
+    else:
+        say(f"reusing cached base {base.name}")
+    return base
+
+
+def _drop_others(cache: Path, pattern: str, *, keep: str) -> None:
+    """Delete cached tarballs of older recipes, so the cache does not grow with every change."""
+    for old in cache.glob(pattern):
+        if old.stem != keep:
+            old.unlink(missing_ok=True)
+
+
+def cache_dir() -> Path:
+    """Where debs, lists and root filesystems live (``$XDG_CACHE_HOME/faber-ray``)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     path = Path(base) / "faber-ray"
     try:
@@ -133,110 +199,25 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def _build_rootfs_tarball(tarball: Path, say: Progress) -> None:
-    """debootstrap a rootfs, shape it for sandboxing and tar it to ``tarball``."""
-    if os.geteuid() != 0:
-        raise SandboxError(
-            "building the sandbox image needs root (debootstrap creates device "
-            "nodes and chroots); run `sudo python3 -m faber_ray.sandbox.image`, or "
-            f"where a registry is reachable: docker build -t {DEFAULT_IMAGE} {DOCKERFILE.parent}"
-        )
-    debootstrap = _find_debootstrap(say)
-    rootfs = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tarball.parent))
+def _get(client: docker.DockerClient, name: str) -> Image | None:
     try:
-        say(f"debootstrap {SUITE} with python3 (about 40 s)")
-        _run(
-            [debootstrap, "--variant=minbase", "--include=python3", SUITE, str(rootfs), MIRROR],
-            f"debootstrap could not install Debian {SUITE} from {MIRROR}; "
-            "check that the mirror is reachable and the disk has ~500 MB free",
-        )
-        try:
-            _shape_rootfs(rootfs)
-        except OSError as exc:
-            raise SandboxError(f"could not prepare the rootfs in {rootfs}: {exc}") from exc
-        say("packing root filesystem")
-        partial = tarball.with_suffix(".partial")
-        _run(
-            ["tar", "--numeric-owner", "--exclude=./dev/*", "-C", str(rootfs), "-cf", str(partial), "."],
-            f"could not write the rootfs tarball {partial}; check free disk space",
-        )
-        partial.replace(tarball)
-    finally:
-        _unmount_under(rootfs)
-        shutil.rmtree(rootfs, ignore_errors=True)
-
-
-def _find_debootstrap(say: Progress) -> str:
-    """Return debootstrap's path, installing it with apt where we can."""
-    found = shutil.which("debootstrap", path=_SBIN_PATH)
-    if found:
-        return found
-    if not shutil.which("apt-get"):
-        raise SandboxError(
-            "debootstrap is not installed and there is no apt-get to install it; "
-            f"install debootstrap, or build from {DOCKERFILE} where a registry is reachable"
-        )
-    say("installing debootstrap with apt-get")
-    noninteractive = {"DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "debootstrap"]
-    try:
-        _run(install, "apt-get could not install debootstrap", noninteractive)
-    except SandboxError:  # a fresh machine may have no package lists yet
-        _run(["apt-get", "update", "-q"], "apt-get update failed; check the apt sources", noninteractive)
-        _run(install, "apt-get could not install debootstrap; install it by hand", noninteractive)
-    found = shutil.which("debootstrap", path=_SBIN_PATH)
-    if not found:
-        raise SandboxError("apt-get installed debootstrap but it is not on PATH; install it by hand")
-    return found
-
-
-def _shape_rootfs(rootfs: Path) -> None:
-    """Add the unprivileged user, /work, the ``python`` alias; drop dead weight."""
-    etc = rootfs / "etc"
-    with open(etc / "passwd", "a") as passwd:
-        passwd.write(f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:faber-ray sandbox:/work:/bin/sh\n")
-    with open(etc / "group", "a") as group:
-        group.write(f"sandbox:x:{SANDBOX_UID}:\n")
-    work = rootfs / "work"
-    work.mkdir()
-    os.chown(work, SANDBOX_UID, SANDBOX_UID)
-    work.chmod(0o1777)
-    (rootfs / "usr/local/bin/python").symlink_to("/usr/bin/python3")
-    # debootstrap copies the host's; Docker bind-mounts its own at run time.
-    for leaked in ("hostname", "resolv.conf"):
-        (etc / leaked).unlink(missing_ok=True)
-    for pattern in _PRUNE:
-        for entry in rootfs.glob(pattern):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-
-def _unmount_under(rootfs: Path) -> None:
-    """Unmount what a failed debootstrap left mounted (/proc, /sys, a bound /dev).
-
-    Without this, cleaning up with rmtree could descend into the host's /dev.
-    """
-    prefix = str(rootfs.resolve()) + "/"
-    with open("/proc/self/mounts") as mounts:
-        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
-    for point in sorted(points, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True)
-
-
-def _import(client: docker.DockerClient, tarball: Path, name: str) -> None:
-    """``docker import`` the tarball as ``name`` and drop the image it replaces."""
-    repository, tag = parse_repository_tag(name)
-    try:
-        old = client.images.get(name).id
+        return client.images.get(name)
     except ImageNotFound:
-        old = None
+        return None
     except DockerException as exc:
-        raise SandboxError(f"could not ask the Docker engine about {name!r}: {exc}") from exc
+        raise SandboxError(
+            f"could not ask the Docker engine for image {name!r} ({exc}); "
+            "check that dockerd is running and that you may use its socket"
+        ) from exc
+
+
+def _import(client: docker.DockerClient, tarball: Path, item: Recipe, packages: str) -> None:
+    """``docker import`` the tarball as the recipe's image and drop the image it replaces."""
+    repository, tag = parse_repository_tag(item.name)
+    old = _get(client, item.name)
     try:
         answer = client.api.import_image_from_file(
-            str(tarball), repository=repository, tag=tag or "latest", changes=_CHANGES
+            str(tarball), repository=repository, tag=tag or "latest", changes=item.changes(packages)
         )
     except DockerException as exc:
         raise SandboxError(
@@ -246,55 +227,13 @@ def _import(client: docker.DockerClient, tarball: Path, name: str) -> None:
     for line in answer.splitlines():
         if line.strip() and "error" in json.loads(line):
             raise SandboxError(
-                f"docker import of {tarball} failed: {json.loads(line)['error']}; "
-                f"delete {tarball} and retry"
+                f"docker import of {tarball} failed: {json.loads(line)['error']}; delete {tarball} and retry"
             )
-    try:
-        new = client.images.get(name).id
-    except DockerException as exc:
-        raise SandboxError(f"docker import reported success but {name!r} is missing: {exc}") from exc
-    if old and old != new:
+    new = _get(client, item.name)
+    if new is None:
+        raise SandboxError(f"docker import reported success but {item.name!r} is missing; retry")
+    if old is not None and old.id != new.id:
         try:
-            client.images.remove(old)
+            client.images.remove(old.id)
         except DockerException:
             pass  # still used by a container; it goes when that container does
-
-
-def _run(cmd: list[str], failure: str, extra_env: dict[str, str] | None = None) -> None:
-    """Run ``cmd``; on failure raise SandboxError with ``failure`` and the output's tail.
-
-    PATH gains the sbin directories because debootstrap calls chroot, mount etc.
-    """
-    env = {**os.environ, "PATH": _SBIN_PATH, **(extra_env or {})}
-    try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    except OSError as exc:
-        raise SandboxError(f"{failure} ({cmd[0]}: {exc})") from exc
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
-        raise SandboxError(f"{failure} (exit {done.returncode}):\n{tail}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: build the image if missing, printing progress."""
-    parser = argparse.ArgumentParser(
-        prog="python3 -m faber_ray.sandbox.image", description=main.__doc__
-    )
-    parser.add_argument("--name", default=DEFAULT_IMAGE, help="image to ensure")
-    parser.add_argument("--force", action="store_true", help="rebuild from scratch")
-    args = parser.parse_args(argv)
-    try:
-        built = ensure_image(
-            docker.from_env(), args.name, force=args.force,
-            progress=lambda msg: print(f"faber-ray image: {msg}", flush=True),
-        )
-    except (SandboxError, DockerException) as exc:
-        print(f"faber-ray image: error: {exc}", file=sys.stderr)
-        return 1
-    if not built:
-        print(f"faber-ray image: {args.name} already present")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The languages faber-ray compiles and runs: which image, which file, which commands.
+
+Plain data, no Ray, no Docker. Each :class:`Language` says where a program's
+source goes (``source_file``, in the working directory ``/work``), how to
+compile it there (``compile``, or ``None`` for an interpreted language) and how
+to run the result (``run``). The commands are chosen for the sandbox: a
+read-only root, ``/work`` and ``/tmp`` as small tmpfs mounts, no network, user
+10001, one CPU, a pids limit — see the README's "Images and languages".
+
+``compile_limits`` are the defaults for the compile step. They were set from
+what each compiler was measured to need through ``SandboxRunner``
+(``python -m benchmarks.bench_languages``), with generous headroom: javac,
+rustc and the Go toolchain need several times the memory, processes and time
+of an ordinary run. ``run_limits`` leave everything to the executor's defaults
+unless a language's runtime needs more.
+
+The multi-step task of a language (compile, then run, in one sandbox) is
+built by ``task(...)``, which comes with the ``Step`` model; see the end of
+this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from faber_ray.errors import TaskValidationError
+from faber_ray.models import ResourceLimits
+from faber_ray.sandbox.recipes import GCC, GO, JAVA, NODE, PYTHON, RUST
+
+__all__ = ["LANGUAGES", "Language", "language"]
+
+MiB = 1024**2
+
+
+@dataclass(frozen=True)
+class Language:
+    """How to compile and run a program of one language in its image.
+
+    The argvs are tuples so the shared table cannot be changed by a caller;
+    ``list(lang.run)`` gives a ``Task``'s ``args``. Treat the limits as read-only too.
+    """
+
+    name: str
+    #: The toolchain's version, as Debian bookworm pins it (upstream patch releases may follow).
+    version: str
+    image: str
+    source_file: str
+    compile: tuple[str, ...] | None
+    run: tuple[str, ...]
+    #: Defaults for the compile step; unset fields take the executor's defaults.
+    compile_limits: ResourceLimits = field(default_factory=ResourceLimits)
+    #: Defaults for the run step; unset fields take the executor's defaults.
+    run_limits: ResourceLimits = field(default_factory=ResourceLimits)
+    #: The language's usual name, for people.
+    title: str = ""
+    #: A program that prints "hello, world", to try an image with.
+    example: str = ""
+
+    @property
+    def compiled(self) -> bool:
+        return self.compile is not None
+
+
+# The JVM in a small cgroup: one serial GC thread instead of a pool sized for
+# the host, no hsperfdata file in /tmp, the class-data-sharing archive for a
+# faster start. javac is short-lived, so C1 alone compiles it fastest. A
+# program gets half the memory limit as heap (the JVM's default is a quarter)
+# and 64 MiB stacks, for deep recursion; only what is touched is charged.
+_JVM = ("-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xshare:auto")
+
+_LANGUAGES = (
+    Language(
+        "python", "3.11", PYTHON.name, "main.py", None, ("python3", "main.py"), title="Python",
+        example='print("hello, world")\n',
+    ),
+    Language(
+        "c", "12.2", GCC.name, "main.c",
+        ("gcc", "-O2", "-std=c17", "-o", "main", "main.c", "-lm"), ("./main",),
+        compile_limits=ResourceLimits(timeout=30, cpu_time=30, memory=512 * MiB, max_processes=64),
+        title="C", example='#include <stdio.h>\n\nint main(void) {\n    puts("hello, world");\n    return 0;\n}\n',
+    ),
+    Language(
+        "cpp", "12.2", GCC.name, "main.cpp",
+        ("g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"), ("./main",),
+        compile_limits=ResourceLimits(timeout=60, cpu_time=60, memory=1024 * MiB, max_processes=64),
+        title="C++",
+        example='#include <iostream>\n\nint main() {\n    std::cout << "hello, world" << std::endl;\n}\n',
+    ),
+    Language(
+        "java", "17", JAVA.name, "Main.java",
+        ("javac", *(f"-J{flag}" for flag in _JVM), "-J-XX:TieredStopAtLevel=1", "Main.java"),
+        ("java", *_JVM, "-XX:MaxRAMPercentage=50", "-Xss64m", "-cp", ".", "Main"),
+        compile_limits=ResourceLimits(timeout=60, cpu_time=60, memory=1024 * MiB, max_processes=128),
+        title="Java",
+        example=(
+            "public class Main {\n    public static void main(String[] args) {\n"
+            '        System.out.println("hello, world");\n    }\n}\n'
+        ),
+    ),
+    Language(
+        "javascript", "18", NODE.name, "main.js", None, ("node", "main.js"), title="JavaScript (Node.js)",
+        example='console.log("hello, world");\n',
+    ),
+    Language(
+        "go", "1.19", GO.name, "main.go",
+        ("go", "build", "-o", "main", "main.go"), ("./main",),
+        compile_limits=ResourceLimits(timeout=60, cpu_time=60, memory=1024 * MiB, max_processes=256),
+        title="Go", example='package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("hello, world")\n}\n',
+    ),
+    Language(
+        "rust", "1.63", RUST.name, "main.rs",
+        ("rustc", "--edition=2021", "-O", "-o", "main", "main.rs"), ("./main",),
+        compile_limits=ResourceLimits(timeout=60, cpu_time=60, memory=1024 * MiB, max_processes=128),
+        title="Rust", example='fn main() {\n    println!("hello, world");\n}\n',
+    ),
+    Language(
+        "bash", "5.2", PYTHON.name, "main.sh", None, ("bash", "main.sh"), title="Bash",
+        example='echo "hello, world"\n',
+    ),
+)
+
+#: Every language, by short name.
+LANGUAGES: Mapping[str, Language] = MappingProxyType({lang.name: lang for lang in _LANGUAGES})
+
+
+def language(name: str) -> Language:
+    """The language called ``name``; refuses an unknown one, listing those it knows."""
+    try:
+        return LANGUAGES[name]
+    except KeyError:
+        raise TaskValidationError(
+            f"unknown language {name!r}; faber-ray knows {', '.join(sorted(LANGUAGES))}", field="language"
+        ) from None
+
+
+# task(language, source, ...) -> Task: a compile step then a run step in one
+# sandbox, with compile_limits on the first and run_limits on the second. It
+# belongs here, beside the table, and needs the Step model (not written yet).
