@@ -15,7 +15,7 @@ import requests.exceptions
 
 from faber_ray.errors import SandboxError
 
-__all__ = ["connect", "docker_errors", "is_not_found"]
+__all__ = ["connect", "docker_errors", "is_not_found", "missing_image"]
 
 _ENGINE_HINT = "start it with `bash scripts/setup` (or `sudo dockerd &`), or set DOCKER_HOST"
 
@@ -47,7 +47,7 @@ def docker_errors(image: str, runtime: str | None = None) -> Iterator[None]:
     try:
         yield
     except docker.errors.ImageNotFound:
-        raise SandboxError(f"image {image} not found; run `faber-ray images ensure {image}`", field="image") from None
+        raise SandboxError(missing_image(image), field="image") from None
     except docker.errors.APIError as error:
         text = _short(error)
         if runtime and "runtime" in text.lower():
@@ -57,10 +57,22 @@ def docker_errors(image: str, runtime: str | None = None) -> Iterator[None]:
                 field="runtime",
             ) from None
         if "no such image" in text.lower():
-            raise SandboxError(f"image {image} not found; run `faber-ray images ensure {image}`", field="image") from None
+            raise SandboxError(missing_image(image), field="image") from None
         raise SandboxError(f"the Docker engine refused the request: {text}") from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, ConnectionError) as error:
         raise SandboxError(f"lost contact with the Docker engine ({_short(error)}); {_ENGINE_HINT}") from None
+
+
+def missing_image(image: str) -> str:
+    """A sentence with a command that really produces ``image``: faber-ray builds its own, not others'."""
+    from faber_ray.sandbox.recipes import RECIPES
+
+    if image in RECIPES:
+        return f"image {image} not found; build it with `faber-ray images ensure {image}`"
+    return (
+        f"image {image} not found on this node; faber-ray does not build it: "
+        f"`docker pull {image}` (or `docker load`) on every sandbox node"
+    )
 
 
 def _short(error: BaseException) -> str:

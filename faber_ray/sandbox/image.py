@@ -21,13 +21,10 @@ Dockerfile that builds the same image.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import platform
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +35,7 @@ from docker.utils import parse_repository_tag
 
 from faber_ray.config import DEFAULT_IMAGE
 from faber_ray.errors import SandboxError
+from faber_ray.sandbox.hostpath import cache_dir, locked
 from faber_ray.sandbox.recipes import BASE, IMAGE_LABEL, PACKAGES_LABEL, RECIPE_LABEL, SANDBOX_UID, Recipe, recipe
 from faber_ray.sandbox.rootfs import Progress, build_base, build_image_rootfs, require_root
 
@@ -45,7 +43,6 @@ __all__ = [
     "IMAGE_LABEL",
     "SANDBOX_UID",
     "ImageState",
-    "cache_dir",
     "ensure_base",
     "ensure_image",
     "ensure_images",
@@ -120,7 +117,7 @@ def ensure_images(
             return []
     cache = cache_dir()
     built: list[str] = []
-    with _locked(cache / ".lock"):
+    with locked(cache):
         fresh_base = False
         for item in wanted:
             state = image_state(client, item)
@@ -155,7 +152,7 @@ def ensure_images(
 def ensure_base(*, force: bool = False, progress: Progress | None = None) -> Path:
     """The shared base every image starts from, debootstrapped if missing; its tarball's path."""
     cache = cache_dir()
-    with _locked(cache / ".lock"):
+    with locked(cache):
         return _ensure_base(cache, rebuild=force, say=progress or (lambda _msg: None))
 
 
@@ -178,25 +175,6 @@ def _drop_others(cache: Path, pattern: str, *, keep: str) -> None:
     for old in cache.glob(pattern):
         if old.stem != keep:
             old.unlink(missing_ok=True)
-
-
-def cache_dir() -> Path:
-    """Where debs, lists and root filesystems live (``$XDG_CACHE_HOME/faber-ray``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    path = Path(base) / "faber-ray"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SandboxError(f"cannot create the image cache directory {path}: {exc}") from exc
-    return path
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` so concurrent builds don't race."""
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def _get(client: docker.DockerClient, name: str) -> Image | None:

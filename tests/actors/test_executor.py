@@ -32,7 +32,7 @@ from faber_ray import (
     TaskValidationError,
 )
 from faber_ray.actors import NAMESPACE
-from faber_ray.sandbox.labels import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER
+from faber_ray.sandbox.labels import LABEL, LABEL_NODE_ID, LABEL_OWNER
 
 CAP = 8
 POOL = 2

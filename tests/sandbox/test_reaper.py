@@ -17,7 +17,6 @@ import pytest
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from faber_ray.sandbox.labels import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER, LABEL_OWNER_PROCESS, owner_process
