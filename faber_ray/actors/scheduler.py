@@ -320,4 +320,4 @@ class Scheduler:
             node["workers"].append({"name": worker.name, "slots": worker.slots, "running": len(worker.running)})
             node["slots"] += worker.slots
             node["slots_in_use"] += len(worker.running)
-        return {"nodes": nodes, "unavailable_nodes": self._pool.failures(), **self.counts()}
+        return {"nodes": nodes, "unavailable_nodes": self._pool.failures(), **self.counts(), "max_concurrent_tasks": self._config.max_concurrent_tasks}
