@@ -253,6 +253,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if executor is None:
         executor, config, private = open_executor(None, config)
     picked = {} if private else {earlier.submitted[n]: n for n, _ in todo if n in earlier.submitted}
+    if args.resume:
+        print(f"faber-ray: resuming: {len(earlier.done)} line(s) already have a result, {len(picked)} to pick up "
+              f"from the executor, {len(todo) - len(picked)} to run", file=sys.stderr)
     recorder = _Recorder(args.output, append=args.resume)
     progress = ProgressBar(len(todo), sys.stderr, interactive=None if not args.no_progress else False)
     run = _Run(executor, recorder, progress)

@@ -45,9 +45,11 @@ _CANCEL_WAIT = 60.0
 
 
 def exit_code_for(result: TaskResult) -> int:
-    """SUCCESS and FAILURE exit with the command's code; every other status with its own, never 0."""
-    if result.status in (TaskStatus.SUCCESS, TaskStatus.FAILURE) and result.exit_code is not None:
-        return result.exit_code
+    """SUCCESS and FAILURE exit with the command's code; every other status with its own. Only SUCCESS exits 0."""
+    if result.status is TaskStatus.SUCCESS:
+        return result.exit_code or 0
+    if result.status is TaskStatus.FAILURE:
+        return result.exit_code or 1
     return EXIT_BY_STATUS.get(result.status, 1)
 
 
@@ -171,18 +173,23 @@ def _run_direct(task: Task, config: ExecutorConfig) -> TaskResult | None:
     runner = SandboxRunner(config)
     execution_id = new_execution_id()
     results: list[TaskResult] = []
-    worker = threading.Thread(
-        target=lambda: results.append(runner.run(checked, execution_id)), name="faber-ray-run", daemon=True
-    )
-    worker.start()
+    done = threading.Event()  # not Thread.join: a join that Ctrl-C interrupts can misreport the thread as ended
+
+    def run() -> None:
+        try:
+            results.append(runner.run(checked, execution_id))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="faber-ray-run", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.5)
+        while not done.wait(0.5):
+            pass
     except KeyboardInterrupt:
         _interrupted("cancelling the task")
         with interrupts_deferred():
             runner.cancel(execution_id, before_start=True)
-            worker.join(_CANCEL_WAIT)
+            done.wait(_CANCEL_WAIT)
     if not results:
         _interrupted(f"the sandbox did not stop within {_CANCEL_WAIT:.0f} s")
         return None
