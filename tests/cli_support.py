@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
+import docker.errors
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +49,19 @@ def poll(condition: Callable[[], Any], what: str, deadline: float = DEADLINE, ev
         if time.monotonic() > end:
             pytest.fail(f"timed out after {deadline:.0f}s waiting for {what}")
         time.sleep(every)
+
+
+def marked_containers(engine: docker.DockerClient, mark: str, *, running_only: bool = True) -> list[str]:
+    """faber-ray containers whose environment has ``FABER_TEST_MARK=<mark>``: one test's, whoever else shares the engine."""
+    ours = []
+    for box in engine.api.containers(all=not running_only, filters={"label": ["faber-ray"]}):
+        try:
+            env = engine.api.inspect_container(box["Id"])["Config"].get("Env") or []
+        except docker.errors.NotFound:  # removed since it was listed
+            continue
+        if f"FABER_TEST_MARK={mark}" in env:
+            ours.append(box["Id"])
+    return ours
 
 
 @dataclass

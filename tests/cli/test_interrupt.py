@@ -12,24 +12,13 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-from cli_support import Sandbox, poll, sandbox_dirs
+from cli_support import Sandbox, marked_containers, poll, sandbox_dirs
 
 
 @pytest.fixture(scope="module")
 def box() -> Iterator[Sandbox]:
     with sandbox_dirs() as sandbox:
         yield sandbox
-
-
-def marked_containers(engine: docker.DockerClient, mark: str, *, running_only: bool) -> list[str]:
-    """faber-ray containers whose environment carries ``mark`` (only this test's)."""
-    found = engine.api.containers(all=not running_only, filters={"label": ["faber-ray"]})
-    ours = []
-    for box in found:
-        env = engine.api.inspect_container(box["Id"])["Config"].get("Env") or []
-        if f"FABER_TEST_MARK={mark}" in env:
-            ours.append(box["Id"])
-    return ours
 
 
 @pytest.mark.parametrize("how", [[], ["--direct"]], ids=["private-executor", "direct"])
