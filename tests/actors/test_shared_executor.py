@@ -72,6 +72,7 @@ def test_start_batch_stats_cluster_stop(
     assert sorted(by_line) == [1, 2, 3, 4, 6, 7, 8, 9]  # line 5 is blank
     assert by_line[4]["status"] == "FAILURE" and by_line[4]["stdout"] == "3\n"
     assert by_line[9]["stdout"] == "7\n"
+    assert not Path(f"{out}.submitted").exists()  # the execution ids are kept only while the batch is unfinished
 
     # Another driver process shares the same executor, queue and workers.
     driver = subprocess.run(
