@@ -76,13 +76,13 @@ def ensure_ray(address: str | None = None) -> None:
         _enable_token_mode()
     try:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
-    except ConnectionError as error:
+    except (ConnectionError, AuthenticationError) as error:
         where = f"the Ray cluster at {address!r}" if address else "the local Ray"
         if _is_authentication_failure(error):
             raise ExecutionError(
-                f"authentication with {where} failed: it refused this client's token. Use the cluster's "
-                "token (`ray get-auth-token` on its head node) in RAY_AUTH_TOKEN, in a file named by "
-                "RAY_AUTH_TOKEN_PATH, or in ~/.ray/auth_token"
+                f"authentication with {where} failed: it requires its token, and this client's was missing or "
+                "wrong. Use the cluster's token (`ray get-auth-token` on its head node) in RAY_AUTH_TOKEN, in a "
+                "file named by RAY_AUTH_TOKEN_PATH, or in ~/.ray/auth_token"
             ) from None
         raise ExecutionError(
             f"could not reach {where} ({error}); is it running? (ray start --head)"

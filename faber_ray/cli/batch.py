@@ -175,13 +175,16 @@ class _Recorder:
 class _Run:
     """One pass over the lines still to do: submit, pick up, collect, record."""
 
-    def __init__(self, executor: Any, recorder: _Recorder, progress: ProgressBar) -> None:
+    def __init__(
+        self, executor: Any, lines: dict[int, Task], picked: dict[str, int], recorder: _Recorder, progress: ProgressBar
+    ) -> None:
         self.executor = executor
+        self.lines = lines
+        self.picked = picked  # execution id from an earlier run -> line
         self.recorder = recorder
         self.progress = progress
         self.results: list[TaskResult] = []
         self.refs: dict[ray.ObjectRef, int] = {}  # ref -> line
-        self.picked: dict[str, int] = {}  # execution id from an earlier run -> line
         self._missing: set[str] = set()
         self.untracked = 0
 
@@ -195,7 +198,8 @@ class _Run:
             self.refs.update(zip(refs, numbers))
             self.untracked += sum(execution_id is None for execution_id in ids)
 
-    def run(self, lines: dict[int, Task]) -> None:
+    def run(self) -> None:
+        self.submit([(number, task) for number, task in self.lines.items() if number not in self.picked.values()])
         while self.refs or self.picked:
             if self.refs:
                 # Block until one result is ready (or it is time to look at the picked-up
@@ -209,7 +213,7 @@ class _Run:
             else:
                 time.sleep(_POLL)
             if self.picked:
-                self.submit([(number, lines[number]) for number in self._look_at_picked()])
+                self.submit([(number, self.lines[number]) for number in self._look_at_picked()])
 
     def _look_at_picked(self) -> list[int]:
         """Record picked-up results that are ready; return the lines whose task is gone (to run again)."""
@@ -258,19 +262,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
               f"from the executor, {len(todo) - len(picked)} to run", file=sys.stderr)
     recorder = _Recorder(args.output, append=args.resume)
     progress = ProgressBar(len(todo), sys.stderr, interactive=None if not args.no_progress else False)
-    run = _Run(executor, recorder, progress)
-    run.picked = picked
+    run = _Run(executor, dict(todo), picked, recorder, progress)
     started = time.monotonic()
     finished = False
     try:
-        run.submit([(number, task) for number, task in todo if number not in picked.values()])
-        run.run(dict(todo))
+        run.run()
         finished = True
     except KeyboardInterrupt:
         progress.close()
         _say_interrupted(args, run, private)
         if private:
-            ray.get(executor.shutdown.remote())
+            with interrupts_deferred():  # its containers must go, even on a second Ctrl-C
+                ray.get(executor.shutdown.remote())
         return 130
     finally:
         recorder.close(finished)
