@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import AuthenticationError
 
 from faber_ray.actors import NAMESPACE, TaskExecutor
 from faber_ray.actors.options import SHARED_EXECUTOR_NAME
@@ -30,19 +31,62 @@ def _token_available() -> bool:
     )
 
 
+def _enable_token_mode() -> None:
+    """Ask Ray for token authentication in this process, the way Ray itself does it.
+
+    Ray copies ``RAY_AUTH_MODE`` into its (C++) config when ``ray`` is imported,
+    so setting the variable afterwards changes nothing by itself: the client
+    then sends no token and the cluster answers InvalidAuthToken. Re-reading the
+    config, as Ray's own ``ray.init(address="auto")`` does, makes it take effect.
+    """
+    os.environ["RAY_AUTH_MODE"] = "token"
+    from ray import _raylet
+
+    config = getattr(_raylet, "Config", None)  # compiled, and private: absent in another Ray
+    if config is not None:
+        config.initialize("")
+
+
+def _is_authentication_failure(error: BaseException) -> bool:
+    """Ray reports a refused token as a ConnectionError caused by a RuntimeError whose text
+    holds the AuthenticationError (InvalidAuthToken) of its last attempt."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, AuthenticationError) or any(
+            mark in str(seen) for mark in ("InvalidAuthToken", "AuthenticationError", "Unauthenticated")
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def ensure_ray(address: str | None = None) -> None:
     """Join ``address`` (``auto``, ``host:port``), or start a local Ray when None; once per process.
 
-    Ray 2.60 turns token authentication on by itself for a local cluster and
-    for ``auto``, but not for an explicit ``host:port``, where it then fails
-    against a cluster that requires the token. When a token is at hand and
-    ``RAY_AUTH_MODE`` is unset, faber-ray asks for token mode explicitly.
+    Token authentication (Ray 2.60's default): with an address, a token at hand
+    (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) and
+    ``RAY_AUTH_MODE`` unset, token mode is turned on. Ray does that by itself
+    only for ``auto`` without ``RAY_ADDRESS``; faber-ray does it for every
+    address. A refused token is reported as an authentication failure, not as
+    an unreachable cluster.
     """
     if ray.is_initialized():
         return
     if address and "RAY_AUTH_MODE" not in os.environ and _token_available():
-        os.environ["RAY_AUTH_MODE"] = "token"
-    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+        _enable_token_mode()
+    try:
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, AuthenticationError) as error:
+        where = f"the Ray cluster at {address!r}" if address else "the local Ray"
+        if _is_authentication_failure(error):
+            raise ExecutionError(
+                f"authentication with {where} failed: it requires its token, and this client's was missing or "
+                "wrong. Use the cluster's token (`ray get-auth-token` on its head node) in RAY_AUTH_TOKEN, in a "
+                "file named by RAY_AUTH_TOKEN_PATH, or in ~/.ray/auth_token"
+            ) from None
+        raise ExecutionError(
+            f"could not reach {where} ({error}); is it running? (ray start --head)"
+        ) from None
 
 
 def connect(address: str | None = None) -> Any:

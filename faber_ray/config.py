@@ -2,27 +2,54 @@
 
 Defaults follow the original design (10 concurrent tasks, 30 s, 512 MiB, ...).
 Per-task limits fall back to the ``default_*`` fields and may never exceed
-``ceilings``.
+``ceilings``. A misspelled key is refused wherever it comes from: an unknown
+YAML key, and an unknown ``FABER_RAY_*`` variable that is not one of
+:data:`NON_FIELD_VARIABLES` (which other parts of faber-ray read).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from faber_ray.errors import ConfigurationError
-from faber_ray.models import ByteCount, ResourceLimits
+from faber_ray.errors import ConfigurationError, ExecutorError
+from faber_ray.models import ByteCount, Count, Number, ResourceLimits
+from faber_ray.reporting import ReportingModel
 
-__all__ = ["DEFAULT_IMAGE", "ENV_PREFIX", "ExecutorConfig", "ResolvedLimits"]
+__all__ = [
+    "ANY_IMAGE",
+    "DEFAULT_ALLOWED_IMAGES",
+    "DEFAULT_IMAGE",
+    "ENV_PREFIX",
+    "NON_FIELD_PREFIXES",
+    "NON_FIELD_VARIABLES",
+    "ExecutorConfig",
+    "ResolvedLimits",
+]
 
 DEFAULT_IMAGE = "faber-ray/python:3"
+#: ``allowed_images`` entries are shell globs; by default only the images faber-ray builds.
+DEFAULT_ALLOWED_IMAGES = ["faber-ray/*"]
+#: The ``allowed_images`` entry that allows any image the engine has.
+ANY_IMAGE = "*"
 ENV_PREFIX = "FABER_RAY_"
+#: ``FABER_RAY_*`` variables that are not config fields; each is read somewhere else.
+NON_FIELD_VARIABLES = frozenset({
+    "FABER_RAY_CONFIG",  # the YAML file ExecutorConfig.load reads
+    "FABER_RAY_STAGING_DIR",  # sandbox/runner.py: the host directory for task files
+    "FABER_RAY_CGROUP_ROOT",  # sandbox/cgroup.py: where the cgroup tree is mounted
+    "FABER_RAY_WITH_GVISOR",  # scripts/setup and scripts/test: install and register runsc
+})
+#: Families of ``FABER_RAY_*`` variables read by scripts (cluster-configs/try-local-multinode.sh).
+NON_FIELD_PREFIXES = ("FABER_RAY_MN_",)
 MiB = 1024**2
 GiB = 1024**3
 
@@ -49,18 +76,23 @@ def _default_ceilings() -> ResourceLimits:
     )
 
 
-class ExecutorConfig(BaseModel):
-    """Configuration for the executor, its actors and its sandboxes."""
+class ExecutorConfig(ReportingModel):
+    """Configuration for the executor, its actors and its sandboxes.
+
+    A bad value raises ``ConfigurationError`` naming the field, also from the
+    plain constructor: callers only ever need ``except ExecutorError``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    error_kind: ClassVar[type[ExecutorError]] = ConfigurationError
 
     # The actor runtime.
-    max_concurrent_tasks: int = Field(10, gt=0, description="Containers running at once, cluster-wide.")
-    worker_pool_size: int = Field(4, gt=0, description="SandboxWorker actors per node.")
-    queue_size: int = Field(100, gt=0, description="Tasks the Scheduler holds before callers wait.")
-    result_cache_size: int = Field(1000, gt=0, description="Finished results kept for get_result.")
+    max_concurrent_tasks: Count = Field(10, gt=0, description="Containers running at once, cluster-wide.")
+    worker_pool_size: Count = Field(4, gt=0, description="SandboxWorker actors per node.")
+    queue_size: Count = Field(100, gt=0, description="Tasks the Scheduler holds before callers wait.")
+    result_cache_size: Count = Field(1000, gt=0, description="Finished results kept for get_result.")
     enable_monitoring: bool = Field(True, description="Workers report usage to the Monitor.")
-    max_infra_retries: int = Field(
+    max_infra_retries: Count = Field(
         1, ge=0, description="Reruns of a task lost to an infrastructure fault (worker, node)."
     )
     node_sandbox_memory: ByteCount | None = Field(
@@ -68,24 +100,29 @@ class ExecutorConfig(BaseModel):
     )
 
     # Defaults for per-task limits.
-    default_timeout: float = Field(30, gt=0)
-    default_cpu_limit: float = Field(30, gt=0, description="CPU seconds.")
+    default_timeout: Number = Field(30, gt=0)
+    default_cpu_limit: Number = Field(30, gt=0, description="CPU seconds.")
     default_memory_limit: ByteCount = Field(512 * MiB, gt=0)
-    default_max_processes: int = Field(64, gt=0)
+    default_max_processes: Count = Field(64, gt=0)
     default_max_output: ByteCount = Field(1 * MiB, gt=0)
-    default_disk: ByteCount = Field(64 * MiB, gt=0, description="Keep well under memory: tmpfs counts as memory.")
+    default_disk: ByteCount = Field(
+        64 * MiB, gt=0, description="Used when a task sets no disk, shrunk to half its memory limit if that is less."
+    )
     ceilings: ResourceLimits = Field(default_factory=_default_ceilings)
 
     # Sandbox policy.
     default_image: str = DEFAULT_IMAGE
-    allowed_images: list[str] | None = Field(None, description="None allows any local image.")
+    allowed_images: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_IMAGES),
+        description="Image names (shell globs) tasks may use; ['*'] allows any image the engine has.",
+    )
     blocked_commands: list[str] = Field(
         default_factory=lambda: list(DEFAULT_BLOCKED_COMMANDS),
         description="Command names (shell globs) refused outright.",
     )
     allow_network: bool = False
     runtime: str | None = Field(None, description="OCI runtime, e.g. 'runsc' for gVisor.")
-    sandbox_cpus: float = Field(1.0, gt=0, description="CPU cores one sandbox may use at once.")
+    sandbox_cpus: Number = Field(1.0, gt=0, description="CPU cores one sandbox may use at once.")
     sandbox_user: str = Field("10001:10001", description="uid:gid the command runs as.")
     work_dir: str = "/work"
     docker_host: str | None = Field(None, description="Docker endpoint; None uses DOCKER_HOST or the local socket.")
@@ -100,32 +137,50 @@ class ExecutorConfig(BaseModel):
     # Size caps checked before anything runs.
     max_command_bytes: ByteCount = Field(256 * 1024, gt=0, description="command plus args.")
     max_stdin_bytes: ByteCount = Field(16 * MiB, gt=0)
-    max_files_bytes: ByteCount = Field(64 * MiB, gt=0, description="All files of one task together.")
+    max_files: Count = Field(1000, gt=0, description="Files one task may bring.")
+    max_files_bytes: ByteCount = Field(
+        64 * MiB, gt=0, description="All files of one task together: their paths and their contents."
+    )
     max_env_bytes: ByteCount = Field(64 * 1024, gt=0)
 
-    def __init__(self, **values: Any) -> None:
-        # Like build(): callers only ever need ``except ExecutorError``, so the
-        # plain constructor must not leak pydantic's ValidationError either.
-        # (pydantic routes model_validate through here too; build() adds the source.)
-        try:
-            super().__init__(**values)
-        except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or None
-            raise ConfigurationError(first["msg"], field=field) from None
+    def __init__(self, /, **values: Any) -> None:
+        # Only for type checkers, which do not see the defaults given to Field()
+        # positionally; ReportingModel.__init__ does the work.
+        super().__init__(**values)
+
+    @field_validator("allowed_images", mode="before")
+    @classmethod
+    def _one_spelling_for_any_image(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError(
+                "allowed_images_null",
+                "null no longer means any image; write ['*'] to allow any image the engine has, "
+                "or list the allowed images (shell globs such as 'faber-ray/*')",
+            )
+        if isinstance(value, list) and not value:
+            raise PydanticCustomError(
+                "allowed_images_empty", "allowed_images is empty, so no task could run; write ['*'] to allow any image"
+            )
+        return value
 
     def resolve_limits(self, limits: ResourceLimits | None) -> ResolvedLimits:
-        """Fill the unset fields of ``limits`` from the defaults (ceilings are checked in validation)."""
+        """Fill the unset fields of ``limits`` from the defaults (ceilings are checked in validation).
+
+        An unset ``disk`` is ``default_disk`` or half the memory limit, whichever
+        is smaller: the sandbox's tmpfs counts as memory, so a disk as large as
+        the memory would be OOM-killed instead of getting "No space left".
+        """
         given = limits or ResourceLimits()
+        memory = given.memory if given.memory is not None else self.default_memory_limit
         return ResolvedLimits(
             timeout=given.timeout if given.timeout is not None else self.default_timeout,
             cpu_time=given.cpu_time if given.cpu_time is not None else self.default_cpu_limit,
-            memory=given.memory if given.memory is not None else self.default_memory_limit,
+            memory=memory,
             max_processes=(
                 given.max_processes if given.max_processes is not None else self.default_max_processes
             ),
             max_output=given.max_output if given.max_output is not None else self.default_max_output,
-            disk=given.disk if given.disk is not None else self.default_disk,
+            disk=given.disk if given.disk is not None else min(self.default_disk, memory // 2),
         )
 
     # Loading -----------------------------------------------------------------
@@ -168,14 +223,31 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Collect ``FABER_RAY_*`` variables; JSON values (lists, objects, numbers) are decoded."""
+    """Collect ``FABER_RAY_*`` variables; JSON values (lists, objects, numbers) are decoded.
+
+    A variable that names no field (and is not one of :data:`NON_FIELD_VARIABLES`)
+    is refused, with the closest field suggested: a typo must not be ignored.
+    """
+    fields = list(ExecutorConfig.model_fields)
     values: dict[str, Any] = {}
-    for field in ExecutorConfig.model_fields:
-        raw = environ.get(ENV_PREFIX + field.upper())
-        if raw is None:
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in NON_FIELD_VARIABLES or name.startswith(NON_FIELD_PREFIXES):
             continue
+        field = name[len(ENV_PREFIX):].lower()
+        if field not in fields or name != ENV_PREFIX + field.upper():
+            raise ConfigurationError(_unknown_variable(name, field, fields), field=name)
+        raw = environ[name]
         try:
             values[field] = json.loads(raw)
         except json.JSONDecodeError:
             values[field] = raw
     return values
+
+
+def _unknown_variable(name: str, field: str, fields: list[str]) -> str:
+    close = difflib.get_close_matches(field, fields, n=1)
+    hint = (
+        f"did you mean {ENV_PREFIX}{close[0].upper()}?" if close
+        else f"config fields are set as {ENV_PREFIX}<FIELD>, e.g. {ENV_PREFIX}MAX_CONCURRENT_TASKS"
+    )
+    return f"unknown environment variable {name}: no config field is called '{field}'; {hint}"

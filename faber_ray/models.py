@@ -12,9 +12,14 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from faber_ray.reporting import ReportingModel
 
 __all__ = [
     "ByteCount",
+    "Count",
+    "Number",
     "ExecutionStatistics",
     "ResourceLimits",
     "ResourceUsage",
@@ -22,6 +27,7 @@ __all__ = [
     "TaskResult",
     "TaskStatus",
     "parse_byte_count",
+    "refuse_bool",
 ]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
@@ -42,7 +48,17 @@ def parse_byte_count(value: object) -> object:
     return value
 
 
-ByteCount = Annotated[int, BeforeValidator(parse_byte_count)]
+def refuse_bool(value: object) -> object:
+    """Booleans are not numbers here: ``timeout=True`` must not mean one second."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "Input should be a number, not a boolean")
+    return value
+
+
+# Pydantic runs before-validators last to first: booleans are refused before anything else.
+ByteCount = Annotated[int, BeforeValidator(parse_byte_count), BeforeValidator(refuse_bool)]
+Count = Annotated[int, BeforeValidator(refuse_bool)]
+Number = Annotated[float, BeforeValidator(refuse_bool)]
 
 
 class TaskStatus(str, enum.Enum):
@@ -67,21 +83,29 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
-class ResourceLimits(_Model):
-    """Per-task limits. A field left ``None`` takes the ``ExecutorConfig`` default."""
+class ResourceLimits(ReportingModel, _Model):
+    """Per-task limits. A field left ``None`` takes the ``ExecutorConfig`` default.
 
-    timeout: float | None = Field(default=None, description="Wall-clock seconds.")
-    cpu_time: float | None = Field(
+    Building one with a wrong type raises ``TaskValidationError`` naming the field.
+    """
+
+    timeout: Number | None = Field(default=None, description="Wall-clock seconds.")
+    cpu_time: Number | None = Field(
         default=None, description="CPU seconds summed over every process in the sandbox."
     )
     memory: ByteCount | None = Field(default=None, description="Bytes of memory (no swap).")
-    max_processes: int | None = Field(default=None, description="Processes and threads at once.")
+    max_processes: Count | None = Field(default=None, description="Processes and threads at once.")
     max_output: ByteCount | None = Field(default=None, description="Bytes kept per stream.")
     disk: ByteCount | None = Field(default=None, description="Bytes of writable space.")
 
 
-class Task(_Model):
-    """One command to run in its own sandbox."""
+class Task(ReportingModel, _Model):
+    """One command to run in its own sandbox.
+
+    Building one with a wrong type (``Task(command="echo", args="hi")``) raises
+    ``TaskValidationError`` naming the field; the rules about values are checked
+    by :func:`faber_ray.validate_batch` and the executor.
+    """
 
     command: str
     args: list[str] | None = None

@@ -2,7 +2,12 @@
 
 A batch is all-or-nothing: the first invalid task raises, naming its index,
 the field and the reason. Type errors come from pydantic and are translated
-here, so callers see one hierarchy (:class:`~faber_ray.errors.ExecutorError`).
+(:mod:`faber_ray.reporting`), so callers see one hierarchy
+(:class:`~faber_ray.errors.ExecutorError`).
+
+The rules are small functions of ``(value, index, field)`` — a path, an
+argument, a set of limits — so that any part of a task that holds one of those
+reuses the same rule and names its own field.
 """
 
 from __future__ import annotations
@@ -11,11 +16,9 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
-from pydantic import ValidationError
-
-from faber_ray.config import ExecutorConfig
+from faber_ray.config import ExecutorConfig, ResolvedLimits
 from faber_ray.errors import (
     ExecutorError,
     ResourceLimitError,
@@ -24,9 +27,34 @@ from faber_ray.errors import (
 )
 from faber_ray.models import ResourceLimits, Task
 
-__all__ = ["validate_batch", "validate_task"]
+__all__ = [
+    "ENGINE_MIN_MEMORY",
+    "MAX_ARG_BYTES",
+    "MAX_NAME_BYTES",
+    "MAX_PATH_BYTES",
+    "MAX_PATH_DEPTH",
+    "check_argument",
+    "check_limits",
+    "check_path",
+    "validate_batch",
+    "validate_task",
+]
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch: "A\n" is not a name
+
+#: The kernel refuses a single argument or environment string longer than
+#: MAX_ARG_STRLEN (131072 bytes, counting its terminating NUL) with E2BIG.
+MAX_ARG_BYTES = 131072 - 1
+#: NAME_MAX: the longest file name (one path component) Linux file systems take.
+MAX_NAME_BYTES = 255
+#: Of PATH_MAX's 4,096 bytes, 1 KiB stays for the directory a file is written
+#: under: the working directory in the sandbox, the staging directory on the host.
+MAX_PATH_BYTES = 4096 - 1024
+#: Directories a file may be nested in: far more than real projects use, and it
+#: keeps 1,000-deep trees from costing the host thousands of directories per task.
+MAX_PATH_DEPTH = 64
+#: Docker refuses a smaller memory limit ("Minimum memory limit allowed is 6MB").
+ENGINE_MIN_MEMORY = 6 * 1024 * 1024
 
 
 def validate_batch(tasks: Iterable[Task | Mapping[str, Any]], config: ExecutorConfig) -> list[Task]:
@@ -36,6 +64,9 @@ def validate_batch(tasks: Iterable[Task | Mapping[str, Any]], config: ExecutorCo
     """
     if isinstance(tasks, (Task, Mapping, str, bytes)):
         raise TaskValidationError("expected a list of tasks, got a single " + type(tasks).__name__)
+    if not isinstance(tasks, Iterable):
+        got = "None" if tasks is None else f"a {type(tasks).__name__}"
+        raise TaskValidationError(f"expected a list of tasks, got {got}")
     checked = [validate_task(task, config, index) for index, task in enumerate(tasks)]
     if not checked:
         raise TaskValidationError("the batch is empty; pass at least one task")
@@ -45,8 +76,12 @@ def validate_batch(tasks: Iterable[Task | Mapping[str, Any]], config: ExecutorCo
 def validate_task(task: Task | Mapping[str, Any], config: ExecutorConfig, index: int = 0) -> Task:
     """Check one task against the type rules, the size caps, the ceilings and the policy."""
     parsed = _parse(task, index)
-    for check in (_check_command, _check_env, _check_files, _check_stdin, _check_limits, _check_policy):
-        check(parsed, config, index)
+    _check_command(parsed, config, index)
+    _check_env(parsed, config, index)
+    _check_files(parsed, config, index)
+    _check_stdin(parsed, config, index)
+    check_limits(parsed.limits, config, index, "limits")
+    _check_policy(parsed, config, index)
     return parsed
 
 
@@ -60,13 +95,11 @@ def _parse(task: Task | Mapping[str, Any], index: int) -> Task:
         )
     try:
         return Task.model_validate(task)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise TaskValidationError(first["msg"], task_index=index, field=field) from None
+    except TaskValidationError as error:  # Task reports pydantic's errors with the user's field path
+        raise TaskValidationError(error.reason, task_index=index, field=error.field) from None
 
 
-def _refuse(index: int, field: str, reason: str, kind: type[ExecutorError] = TaskValidationError) -> None:
+def _refuse(index: int, field: str, reason: str, kind: type[ExecutorError] = TaskValidationError) -> NoReturn:
     raise kind(reason, task_index=index, field=field)
 
 
@@ -74,14 +107,88 @@ def _has_nul(value: str | bytes) -> bool:
     return b"\x00" in value if isinstance(value, bytes) else "\x00" in value
 
 
+# Reusable rules: (value, index, field) ----------------------------------------
+
+
+def check_argument(value: str, index: int, field: str, what: str = "argument") -> None:
+    """One string the kernel passes to the command (an argument, the command itself)."""
+    if _has_nul(value):
+        _refuse(index, field, f"{what} contains a NUL byte")
+    size = len(value.encode())
+    if size > MAX_ARG_BYTES:
+        _refuse(
+            index, field,
+            f"{what} is {size} bytes; the kernel takes at most {MAX_ARG_BYTES} bytes in one argument "
+            "(MAX_ARG_STRLEN), so pass large data as a file or on stdin",
+        )
+
+
+def check_path(path: str, index: int, field: str) -> None:
+    """A path relative to the working directory, naming a file: no escape, no surprises, a sane size."""
+    if not path or _has_nul(path):
+        _refuse(index, field, "file path is empty or contains a NUL byte")
+    if path.startswith("/"):
+        _refuse(index, field, "file path must be relative to the working directory, not absolute")
+    parts = path.split("/")
+    if ".." in parts:
+        _refuse(index, field, "file path must not contain '..'")
+    if posixpath.normpath(path) != path:
+        _refuse(index, field, f"file path is not normalised; write it as '{posixpath.normpath(path)}'")
+    if path == ".":
+        _refuse(index, field, "file path must name a file, not the working directory")
+    if len(parts) > MAX_PATH_DEPTH + 1:
+        _refuse(index, field, f"file path is {len(parts) - 1} directories deep; at most {MAX_PATH_DEPTH} are allowed")
+    longest = max(len(part.encode()) for part in parts)
+    if longest > MAX_NAME_BYTES:
+        _refuse(index, field, f"a name in the file path is {longest} bytes; at most {MAX_NAME_BYTES} are allowed")
+    size = len(path.encode())
+    if size > MAX_PATH_BYTES:
+        _refuse(index, field, f"file path is {size} bytes; at most {MAX_PATH_BYTES} are allowed")
+
+
+def check_limits(
+    limits: ResourceLimits | None, config: ExecutorConfig, index: int, prefix: str = "limits"
+) -> ResolvedLimits:
+    """Limits as given (positive), then resolved with the defaults (ceilings, the engine's floor,
+    disk below memory); returns the resolved limits."""
+    given = limits or ResourceLimits()
+    for name in ResourceLimits.model_fields:
+        value = getattr(given, name)
+        if value is not None and not value > 0:  # "not >" also refuses NaN, which compares false
+            _refuse(index, f"{prefix}.{name}", f"must be greater than zero, got {value}")
+    resolved = config.resolve_limits(limits)
+    for name in ResourceLimits.model_fields:
+        ceiling = getattr(config.ceilings, name)
+        value = getattr(resolved, name)
+        if ceiling is not None and value > ceiling:
+            _refuse(index, f"{prefix}.{name}", f"{value} is over the ceiling of {ceiling}", ResourceLimitError)
+    if resolved.memory < ENGINE_MIN_MEMORY:
+        _refuse(
+            index, f"{prefix}.memory",
+            f"memory ({resolved.memory} bytes) is below {ENGINE_MIN_MEMORY} bytes (6 MiB), the least Docker accepts",
+            ResourceLimitError,
+        )
+    # An unset disk shrinks to fit under memory (ExecutorConfig.resolve_limits); only a
+    # disk the task itself asked for can be too large.
+    if given.disk is not None and resolved.disk >= resolved.memory:
+        _refuse(
+            index, f"{prefix}.disk",
+            f"disk ({resolved.disk} bytes) must be below memory ({resolved.memory} bytes), "
+            "because the sandbox's tmpfs is counted as memory",
+            ResourceLimitError,
+        )
+    return resolved
+
+
+# The parts of a task -----------------------------------------------------------
+
+
 def _check_command(task: Task, config: ExecutorConfig, index: int) -> None:
     if not task.command.strip():
         _refuse(index, "command", "command is empty")
-    if _has_nul(task.command):
-        _refuse(index, "command", "command contains a NUL byte")
+    check_argument(task.command, index, "command", what="command")
     for position, arg in enumerate(task.args or []):
-        if _has_nul(arg):
-            _refuse(index, f"args.{position}", "argument contains a NUL byte")
+        check_argument(arg, index, f"args.{position}")
     size = sum(len(part.encode()) for part in task.argv())
     if size > config.max_command_bytes:
         _refuse(index, "command", f"command and args are {size} bytes, over the cap of {config.max_command_bytes}")
@@ -90,36 +197,30 @@ def _check_command(task: Task, config: ExecutorConfig, index: int) -> None:
 def _check_env(task: Task, config: ExecutorConfig, index: int) -> None:
     size = 0
     for name, value in (task.env or {}).items():
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             _refuse(index, f"env.{name}", "environment variable names must match [A-Za-z_][A-Za-z0-9_]*")
-        if _has_nul(value):
-            _refuse(index, f"env.{name}", "environment value contains a NUL byte")
+        check_argument(f"{name}={value}", index, f"env.{name}", what="environment variable")
         size += len(name.encode()) + len(value.encode())
     if size > config.max_env_bytes:
         _refuse(index, "env", f"environment is {size} bytes, over the cap of {config.max_env_bytes}")
 
 
 def _check_files(task: Task, config: ExecutorConfig, index: int) -> None:
-    total = 0
     files = task.files or {}
+    if len(files) > config.max_files:
+        _refuse(index, "files", f"{len(files)} files, over the cap of {config.max_files}")
+    total = 0
     for path, content in files.items():
         field = f"files.{path}"
-        if not path or _has_nul(path):
-            _refuse(index, field, "file path is empty or contains a NUL byte")
-        if path.startswith("/"):
-            _refuse(index, field, "file path must be relative to the working directory, not absolute")
-        if ".." in path.split("/"):
-            _refuse(index, field, "file path must not contain '..'")
-        if posixpath.normpath(path) != path:
-            _refuse(index, field, f"file path is not normalised; write it as '{posixpath.normpath(path)}'")
-        if path == ".":
-            _refuse(index, field, "file path must name a file, not the working directory")
+        check_path(path, index, field)
         for parent in _parents(path):
             if parent in files:
                 _refuse(index, field, f"file path is inside '{parent}', which is a file of this task")
-        total += len(content.encode() if isinstance(content, str) else content)
+        total += len(path.encode()) + len(content.encode() if isinstance(content, str) else content)
     if total > config.max_files_bytes:
-        _refuse(index, "files", f"files total {total} bytes, over the cap of {config.max_files_bytes}")
+        _refuse(
+            index, "files", f"files total {total} bytes (paths and contents), over the cap of {config.max_files_bytes}"
+        )
 
 
 def _parents(path: str) -> list[str]:
@@ -136,36 +237,16 @@ def _check_stdin(task: Task, config: ExecutorConfig, index: int) -> None:
         _refuse(index, "stdin", f"stdin is {size} bytes, over the cap of {config.max_stdin_bytes}")
 
 
-def _check_limits(task: Task, config: ExecutorConfig, index: int) -> None:
-    limits = task.limits or ResourceLimits()
-    for name in ResourceLimits.model_fields:
-        value = getattr(limits, name)
-        if value is not None and not value > 0:  # "not >" also refuses NaN, which compares false
-            _refuse(index, f"limits.{name}", f"must be greater than zero, got {value}")
-    resolved = config.resolve_limits(task.limits)
-    for name in ResourceLimits.model_fields:
-        ceiling = getattr(config.ceilings, name)
-        value = getattr(resolved, name)
-        if ceiling is not None and value > ceiling:
-            _refuse(index, f"limits.{name}", f"{value} is over the ceiling of {ceiling}", ResourceLimitError)
-    if resolved.disk >= resolved.memory:
-        _refuse(
-            index, "limits.disk",
-            f"disk ({resolved.disk} bytes) must be below memory ({resolved.memory} bytes), "
-            "because the sandbox's tmpfs is counted as memory",
-            ResourceLimitError,
-        )
-
-
 def _check_policy(task: Task, config: ExecutorConfig, index: int) -> None:
     name = posixpath.basename(task.command.strip())
     for pattern in config.blocked_commands:
         if fnmatch.fnmatchcase(name, pattern):
             _refuse(index, "command", f"command '{name}' is blocked by policy ({pattern})", SecurityPolicyError)
     image = task.image or config.default_image
-    if config.allowed_images is not None and image not in config.allowed_images:
+    if not any(fnmatch.fnmatchcase(image, pattern) for pattern in config.allowed_images):
         _refuse(
-            index, "image", f"image '{image}' is not in allowed_images {config.allowed_images}",
+            index, "image",
+            f"image '{image}' is not in allowed_images {config.allowed_images} (['*'] would allow any image)",
             SecurityPolicyError,
         )
     if task.network and not config.allow_network:

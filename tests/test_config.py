@@ -39,7 +39,8 @@ def test_defaults_match_the_design() -> None:
     assert config.allow_network is False
     assert config.runtime is None
     assert config.default_image == DEFAULT_IMAGE == "faber-ray/python:3"
-    assert config.allowed_images is None
+    assert config.allowed_images == ["faber-ray/*"]
+    assert config.max_files == 1000
 
 
 @pytest.mark.parametrize("blocked", ["reboot", "shutdown", "halt", "poweroff", "mkfs*"])
@@ -60,14 +61,32 @@ def test_default_disk_is_below_default_memory() -> None:
 
 def test_resolve_limits_fills_only_unset_fields() -> None:
     config = ExecutorConfig()
-    resolved = config.resolve_limits(ResourceLimits(timeout=5, memory="64m"))
+    resolved = config.resolve_limits(ResourceLimits(timeout=5, memory="256m"))
     assert resolved.timeout == 5
-    assert resolved.memory == 64 * MiB
+    assert resolved.memory == 256 * MiB
     assert resolved.cpu_time == config.default_cpu_limit
     assert resolved.max_processes == config.default_max_processes
     assert resolved.max_output == config.default_max_output
     assert resolved.disk == config.default_disk
     assert config.resolve_limits(None) == config.resolve_limits(ResourceLimits())
+
+
+@pytest.mark.parametrize(
+    ("limits", "disk"),
+    [
+        ({"memory": "64m"}, 32 * MiB),  # the default disk shrinks to half the memory
+        ({"memory": "128m"}, 64 * MiB),  # exactly the default
+        ({"memory": "1g"}, 64 * MiB),  # never grows past the default
+        ({"memory": "64m", "disk": "48m"}, 48 * MiB),  # a disk the task sets is kept
+    ],
+)
+def test_an_unset_disk_fits_under_the_memory(limits: dict, disk: int) -> None:
+    assert ExecutorConfig().resolve_limits(ResourceLimits(**limits)).disk == disk
+
+
+def test_an_unset_disk_follows_a_small_default_memory() -> None:
+    config = ExecutorConfig(default_memory_limit="32m")
+    assert config.resolve_limits(None).disk == 16 * MiB
 
 
 def test_config_is_frozen() -> None:
@@ -200,9 +219,46 @@ def test_from_env_takes_an_explicit_mapping(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_unrelated_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FABER_RAY_NO_SUCH_FIELD", "1")
     monkeypatch.setenv("QUEUE_SIZE", "1")
+    monkeypatch.setenv("XFABER_RAY_QUEUE_SIZE", "1")
     assert ExecutorConfig.from_env() == ExecutorConfig()
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["FABER_RAY_STAGING_DIR", "FABER_RAY_CGROUP_ROOT", "FABER_RAY_WITH_GVISOR", "FABER_RAY_MN_WORKERS"],
+)
+def test_variables_read_elsewhere_are_not_config_typos(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "1")
+    assert ExecutorConfig.from_env() == ExecutorConfig()
+
+
+@pytest.mark.parametrize(
+    ("variable", "suggestion"),
+    [
+        ("FABER_RAY_MAX_CONCURENT_TASKS", "FABER_RAY_MAX_CONCURRENT_TASKS"),
+        ("FABER_RAY_DEFAULT_MEMORY", "FABER_RAY_DEFAULT_MEMORY_LIMIT"),
+        ("FABER_RAY_QUEUESIZE", "FABER_RAY_QUEUE_SIZE"),
+        ("FABER_RAY_queue_size", "FABER_RAY_QUEUE_SIZE"),
+    ],
+)
+def test_a_misspelled_variable_is_refused_with_a_suggestion(
+    monkeypatch: pytest.MonkeyPatch, variable: str, suggestion: str
+) -> None:
+    monkeypatch.setenv(variable, "3")
+    with pytest.raises(ConfigurationError) as caught:
+        ExecutorConfig.from_env()
+    assert caught.value.field == variable
+    assert f"unknown environment variable {variable}" in caught.value.reason
+    assert f"did you mean {suggestion}?" in caught.value.reason
+
+
+def test_a_misspelled_variable_is_refused_with_a_yaml_file_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "faber.yaml"
+    path.write_text("queue_size: 7\n")
+    monkeypatch.setenv("FABER_RAY_NO_SUCH_FIELD", "1")
+    with pytest.raises(ConfigurationError, match="unknown environment variable FABER_RAY_NO_SUCH_FIELD"):
+        ExecutorConfig.load(path)
 
 
 # Refusals --------------------------------------------------------------------
@@ -225,7 +281,17 @@ def test_unrelated_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> Non
         ("default_disk", 0),
         ("enable_monitoring", "sometimes"),
         ("allowed_images", "faber-ray/python:3"),
+        ("allowed_images", None),
+        ("allowed_images", []),
         ("sandbox_cpus", 0),
+        ("max_files", 0),
+        *((field, True) for field in (
+            "max_concurrent_tasks", "worker_pool_size", "queue_size", "result_cache_size", "max_infra_retries",
+            "node_sandbox_memory", "default_timeout", "default_cpu_limit", "default_memory_limit",
+            "default_max_processes", "default_max_output", "default_disk", "sandbox_cpus", "max_command_bytes",
+            "max_stdin_bytes", "max_files", "max_files_bytes", "max_env_bytes",
+        )),
+        ("queue_size", False),
     ],
 )
 def test_bad_value_names_the_field(field: str, value: object) -> None:
@@ -233,6 +299,19 @@ def test_bad_value_names_the_field(field: str, value: object) -> None:
         ExecutorConfig.build({field: value})
     assert caught.value.field == field
     assert f"field '{field}'" in str(caught.value)
+
+
+def test_null_allowed_images_says_how_to_allow_any() -> None:
+    with pytest.raises(ConfigurationError, match=r"\['\*'\]"):
+        ExecutorConfig(allowed_images=None)
+
+
+def test_a_boolean_from_the_environment_is_not_a_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FABER_RAY_QUEUE_SIZE", "true")
+    with pytest.raises(ConfigurationError) as caught:
+        ExecutorConfig.from_env()
+    assert caught.value.field == "queue_size"
+    assert "boolean" in caught.value.reason
 
 
 def test_bad_env_value_names_field_and_source(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -14,7 +15,15 @@ from faber_ray.errors import (
     TaskValidationError,
 )
 from faber_ray.models import ResourceLimits, Task
-from faber_ray.validation import validate_batch, validate_task
+from faber_ray.validation import (
+    MAX_ARG_BYTES,
+    MAX_PATH_BYTES,
+    MAX_PATH_DEPTH,
+    check_limits,
+    check_path,
+    validate_batch,
+    validate_task,
+)
 
 MiB = 1024**2
 CONFIG = ExecutorConfig()
@@ -97,7 +106,7 @@ def test_nul_bytes(task: dict, field: str) -> None:
     assert "NUL" in error.reason
 
 
-@pytest.mark.parametrize("name", ["1A", "A-B", "A B", "A=B", "", "É"])
+@pytest.mark.parametrize("name", ["1A", "A-B", "A B", "A=B", "", "É", "LD_PRELOAD\n", "A\n", "\nA"])
 def test_bad_env_names(name: str) -> None:
     error = refused(echo(env={name: "x"}))
     assert type(error) is TaskValidationError
@@ -127,6 +136,52 @@ def test_bad_file_paths(path: str, reason: str) -> None:
     assert reason in error.reason
 
 
+def test_a_thousand_directories_deep_is_refused() -> None:
+    path = "/".join(["a"] * 1000)
+    error = refused({"command": "true", "files": {path: "x"}})
+    assert type(error) is TaskValidationError
+    assert error.field == f"files.{path}"
+    assert f"at most {MAX_PATH_DEPTH}" in error.reason
+
+
+def test_path_depth_limit() -> None:
+    deepest = "/".join(["d"] * MAX_PATH_DEPTH + ["f"])
+    validate_task(echo(files={deepest: "x"}), CONFIG)
+    assert "deep" in refused(echo(files={"d/" + deepest: "x"})).reason
+
+
+def test_name_length_limit() -> None:
+    validate_task(echo(files={"d/" + "n" * 255: "x"}), CONFIG)
+    error = refused(echo(files={"d/" + "n" * 256: "x"}))
+    assert "256 bytes" in error.reason and "255" in error.reason
+    assert "bytes" in refused(echo(files={"é" * 128: "x"})).reason  # bytes, not characters
+
+
+def test_path_length_limit() -> None:
+    names = ["n" * 200] * (MAX_PATH_BYTES // 201)
+    longest = "/".join(names + ["f" * (MAX_PATH_BYTES - len("/".join(names)) - 1)])
+    assert len(longest) == MAX_PATH_BYTES
+    validate_task(echo(files={longest: "x"}), CONFIG)
+    error = refused(echo(files={longest + "f": "x"}))
+    assert f"at most {MAX_PATH_BYTES}" in error.reason
+
+
+def test_path_rules_take_a_field_name() -> None:
+    with pytest.raises(TaskValidationError) as caught:
+        check_path("../x", 4, "collect.0")
+    assert (caught.value.task_index, caught.value.field) == (4, "collect.0")
+    check_path("out/result.txt", 0, "collect.0")
+
+
+def test_file_count_cap() -> None:
+    validate_task(echo(files={f"f{i}": "" for i in range(1000)}), CONFIG)
+    error = refused(echo(files={f"f{i}": "" for i in range(1001)}))
+    assert type(error) is TaskValidationError
+    assert error.field == "files"
+    assert "1001 files, over the cap of 1000" in error.reason
+    assert "over the cap of 2" in refused(echo(files={"a": "", "b": "", "c": ""}), ExecutorConfig(max_files=2)).reason
+
+
 @pytest.mark.parametrize("files", [{"a": "x", "a/b": "y"}, {"a/b/c": "y", "a/b": "x"}])
 def test_file_path_under_another_file(files: dict[str, str]) -> None:
     error = refused(echo(files=files))
@@ -137,6 +192,31 @@ def test_file_path_under_another_file(files: dict[str, str]) -> None:
 
 # Size caps -------------------------------------------------------------------
 
+
+@pytest.mark.parametrize(
+    ("task", "field"),
+    [
+        ({"command": "x" * (MAX_ARG_BYTES + 1)}, "command"),
+        (echo(args=["ok", "x" * (MAX_ARG_BYTES + 1)]), "args.1"),
+        (echo(env={"BIG": "x" * (MAX_ARG_BYTES + 1 - len("BIG="))}), "env.BIG"),
+    ],
+    ids=["command", "args", "env"],
+)
+def test_one_string_over_the_kernels_limit(task: dict, field: str) -> None:
+    """MAX_ARG_STRLEN (128 KiB with the NUL) would fail with E2BIG at exec time."""
+    roomy = ExecutorConfig(max_command_bytes="1m", max_env_bytes="1m")
+    error = refused(task, roomy)
+    assert type(error) is TaskValidationError
+    assert error.field == field
+    assert "MAX_ARG_STRLEN" in error.reason
+
+
+def test_one_string_at_the_kernels_limit_is_accepted() -> None:
+    roomy = ExecutorConfig(max_command_bytes="1m", max_env_bytes="1m")
+    validate_task(echo(args=["x" * MAX_ARG_BYTES]), roomy)
+    validate_task(echo(env={"BIG": "x" * (MAX_ARG_BYTES - len("BIG="))}), roomy)
+
+
 SMALL = ExecutorConfig(max_command_bytes=16, max_stdin_bytes=16, max_files_bytes=16, max_env_bytes=16)
 
 
@@ -146,11 +226,13 @@ SMALL = ExecutorConfig(max_command_bytes=16, max_stdin_bytes=16, max_files_bytes
         (echo(args=["x" * 12]), echo(args=["x" * 13]), "command"),  # "echo" + args, 16 bytes
         (echo(stdin="x" * 16), echo(stdin="x" * 17), "stdin"),
         (echo(stdin=b"x" * 16), echo(stdin=b"x" * 17), "stdin"),
-        (echo(files={"a": "x" * 10, "b": b"x" * 6}), echo(files={"a": "x" * 10, "b": b"x" * 7}), "files"),
+        # paths count too: "a" + 9 + "b" + 5 = 16
+        (echo(files={"a": "x" * 9, "b": b"x" * 5}), echo(files={"a": "x" * 9, "b": b"x" * 6}), "files"),
+        (echo(files={"a" * 16: ""}), echo(files={"a" * 17: ""}), "files"),
         (echo(env={"AB": "x" * 14}), echo(env={"AB": "x" * 15}), "env"),
         (echo(stdin="é" * 8), echo(stdin="é" * 9), "stdin"),  # counted in UTF-8 bytes
     ],
-    ids=["command", "stdin-str", "stdin-bytes", "files", "env", "utf8"],
+    ids=["command", "stdin-str", "stdin-bytes", "files", "file-names", "env", "utf8"],
 )
 def test_size_caps(fits: dict, too_big: dict, field: str) -> None:
     validate_task(fits, SMALL)
@@ -225,6 +307,53 @@ def test_disk_below_default_memory_is_accepted() -> None:
     validate_task(echo(limits={"disk": "500m"}), CONFIG)
 
 
+def test_an_unset_disk_shrinks_under_a_small_memory_limit() -> None:
+    """`--memory 64m` alone must run: the default disk (64 MiB) shrinks to half the memory."""
+    task = validate_task(echo(limits={"memory": "64m"}), CONFIG)
+    assert CONFIG.resolve_limits(task.limits).disk == 32 * MiB
+
+
+def test_a_disk_the_task_set_too_high_is_still_refused() -> None:
+    error = refused(echo(limits={"memory": "64m", "disk": "64m"}))
+    assert type(error) is ResourceLimitError
+    assert error.field == "limits.disk"
+
+
+@pytest.mark.parametrize("memory", ["5m", 6 * MiB - 1, 1])
+def test_memory_below_the_engines_minimum(memory: Any) -> None:
+    error = refused(echo(limits={"memory": memory}), index=3)
+    assert type(error) is ResourceLimitError
+    assert (error.task_index, error.field) == (3, "limits.memory")
+    assert "6 MiB" in error.reason
+
+
+def test_memory_at_the_engines_minimum_is_accepted() -> None:
+    validate_task(echo(limits={"memory": "6m"}), CONFIG)
+
+
+def test_a_config_default_below_the_engines_minimum_refuses_tasks_that_rely_on_it() -> None:
+    error = refused(echo(), ExecutorConfig(default_memory_limit="4m"))
+    assert type(error) is ResourceLimitError
+    assert error.field == "limits.memory"
+
+
+@pytest.mark.parametrize("name", LIMIT_FIELDS)
+@pytest.mark.parametrize("value", [True, False])
+def test_booleans_are_not_numbers(name: str, value: bool) -> None:
+    error = refused(echo(limits={name: value}))
+    assert type(error) is TaskValidationError
+    assert error.field == f"limits.{name}"
+    assert "boolean" in error.reason
+
+
+def test_limit_rules_take_a_field_prefix() -> None:
+    """The limit rules name whatever field holds the limits (e.g. a step's)."""
+    with pytest.raises(ResourceLimitError) as caught:
+        check_limits(ResourceLimits(memory="64m", disk="64m"), CONFIG, 2, "steps.1.limits")
+    assert (caught.value.task_index, caught.value.field) == (2, "steps.1.limits.disk")
+    assert check_limits(None, CONFIG, 0).memory == CONFIG.default_memory_limit
+
+
 # Policy ----------------------------------------------------------------------
 
 
@@ -263,8 +392,22 @@ def test_default_image_outside_allowed_images() -> None:
     assert error.field == "image"
 
 
-def test_no_allowed_images_allows_any() -> None:
-    assert validate_task(echo(image="anything:1"), CONFIG).image == "anything:1"
+def test_by_default_only_faber_ray_images_are_allowed() -> None:
+    assert validate_task(echo(image="faber-ray/other:2"), CONFIG).image == "faber-ray/other:2"
+    error = refused(echo(image="anything:1"))
+    assert type(error) is SecurityPolicyError
+    assert error.field == "image"
+    assert "['*']" in error.reason  # says how to allow any image
+
+
+def test_a_star_allows_any_image() -> None:
+    assert validate_task(echo(image="anything:1"), ExecutorConfig(allowed_images=["*"])).image == "anything:1"
+
+
+def test_allowed_images_are_globs() -> None:
+    config = ExecutorConfig(allowed_images=["python:3.*", "faber-ray/python:3"])
+    validate_task(echo(image="python:3.12"), config)
+    assert type(refused(echo(image="python:2.7"), config)) is SecurityPolicyError
 
 
 def test_network_needs_allow_network() -> None:
@@ -301,11 +444,53 @@ def test_wrong_types_name_the_field(task: dict, field: str) -> None:
     assert f"field '{field}'" in str(error)
 
 
-@pytest.mark.parametrize("task", [echo(files={"a": 1}), echo(stdin=5)])
-def test_union_type_errors_name_the_field(task: dict) -> None:
+@pytest.mark.parametrize(
+    ("task", "field"),
+    [
+        (echo(files={"a": 1}), "files.a"),
+        (echo(files={"str": 1}), "files.str"),  # a file may be called like a type
+        (echo(files={"d/e": None}), "files.d/e"),
+        (echo(stdin=5), "stdin"),
+        (echo(limits={"timeout": "soon"}), "limits.timeout"),
+        (echo(limits={"memory": [1]}), "limits.memory"),
+    ],
+)
+def test_type_errors_name_only_the_users_field(task: dict, field: str) -> None:
+    """No union-member or validator names (files.a.str, ...function-before[...])."""
     error = refused(task)
     assert type(error) is TaskValidationError
-    assert error.field is not None and error.field.split(".")[0] in ("files", "stdin")
+    assert error.field == field
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"command": "echo", "args": "hello"}, "args"),
+        ({"command": "echo", "files": {"a": 1}}, "files.a"),
+        ({"command": "echo", "limits": {"timeout": True}}, "limits.timeout"),
+        ({"command": "echo", "limits": ResourceLimits(memory="64m"), "network": "maybe"}, "network"),
+        ({"args": ["x"]}, "command"),
+    ],
+)
+def test_building_a_task_raises_task_validation_error(fields: dict, field: str) -> None:
+    with pytest.raises(TaskValidationError) as caught:
+        Task(**fields)
+    assert isinstance(caught.value, ExecutorError)
+    assert caught.value.field == field
+    assert caught.value.task_index is None
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (type(copy), copy.field, copy.reason) == (TaskValidationError, field, caught.value.reason)
+
+
+def test_building_limits_raises_task_validation_error() -> None:
+    with pytest.raises(TaskValidationError) as caught:
+        ResourceLimits(timeout=True)
+    assert caught.value.field == "timeout"
+
+
+def test_tasks_still_pickle() -> None:
+    task = Task(command="echo", args=["hi"], files={"a": b"\x00"}, limits={"memory": "64m"})
+    assert pickle.loads(pickle.dumps(task)) == task
 
 
 @pytest.mark.parametrize("task", ["echo hi", ["echo"], 3, None])
@@ -351,6 +536,13 @@ def test_first_bad_task_is_reported() -> None:
 def test_empty_batch(batch: Any) -> None:
     with pytest.raises(TaskValidationError, match="empty"):
         validate_batch(batch, CONFIG)
+
+
+@pytest.mark.parametrize(("batch", "got"), [(None, "got None"), (3, "got a int")])
+def test_not_a_batch_at_all(batch: Any, got: str) -> None:
+    with pytest.raises(TaskValidationError) as caught:
+        validate_batch(batch, CONFIG)
+    assert str(caught.value) == f"expected a list of tasks, {got}"
 
 
 @pytest.mark.parametrize("single", [Task(command="echo"), {"command": "echo"}, "echo"])

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from faber_ray import __version__
 from faber_ray.cli import commands, images
 from faber_ray.models import parse_byte_count
 
@@ -26,12 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="faber-ray",
         description="Run commands in locked-down Docker sandboxes, on one machine or a Ray cluster.",
     )
+    parser.add_argument("--version", action="version", version=f"faber-ray {__version__}")
     sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
         "run", help="run one command in a sandbox", description="Run one command in a fresh sandbox. "
-        "Prints its stdout and stderr, then a status line on stderr, and exits with the command's exit code "
-        "(125 when the sandbox failed, 130 when cancelled).",
+        "Prints its stdout and stderr, then a status line on stderr. Exits with the command's exit code when it "
+        "ran to its end (SUCCESS, FAILURE); otherwise with the status's code: 124 TIMEOUT, 137 MEMORY_LIMIT_EXCEEDED, "
+        "152 CPU_LIMIT_EXCEEDED, 153 OUTPUT_LIMIT_EXCEEDED, 125 ERROR (the sandbox failed), 130 CANCELLED "
+        "(also on Ctrl-C, which cancels the task and removes its sandbox). Data piped or redirected into "
+        "faber-ray goes to the command's stdin.",
         epilog="example: faber-ray run --timeout 5 --memory 256m -- python -c \"print('hi')\"",
     )
     run.add_argument("--image", help="sandbox image (default from the config: faber-ray/python:3)")
@@ -44,13 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--file", action="append", default=[], metavar="NAME=PATH",
                      help="copy the local file PATH into the sandbox's working directory as NAME (repeatable)")
     run.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable (repeatable)")
-    run.add_argument("--stdin", metavar="PATH", help="feed this file to the command's stdin (- for this terminal's stdin)")
+    run.add_argument("--stdin", metavar="PATH",
+                     help="feed this file to the command's stdin (- reads faber-ray's own stdin, even a terminal); "
+                     "without it, piped or redirected input is sent")
     run.add_argument("--network", action="store_true", help="allow network access (only if the config allows it)")
     run.add_argument("--json", action="store_true", help="print the whole TaskResult as JSON instead")
     run.add_argument("--address", help=_ADDRESS_HELP)
     run.add_argument("--direct", action="store_true",
                      help="skip Ray and run through the local Docker engine in this process (fastest for one-offs)")
-    run.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML (default: FABER_RAY_CONFIG, then FABER_RAY_* variables)")
+    run.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML (default: FABER_RAY_CONFIG, then "
+                     "FABER_RAY_* variables); not with --address, where the shared executor's config applies")
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run")
     run.set_defaults(func=commands.cmd_run)
 
@@ -58,13 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
         "batch", help="run a JSONL file of tasks with live progress",
         description="Run every task of a JSONL file (one Task object per line, e.g. "
         '{"command": "python", "args": ["-c", "print(1)"]}). Results are written as JSON lines as they finish, '
-        "each with the task's line number, so an interrupted run keeps what it finished. A malformed line stops "
-        "the batch before anything runs, and every bad line is reported with its number.",
+        "each with the task's line number, so an interrupted run keeps what it finished; with -o, the execution "
+        "ids of submitted tasks go to RESULTS.jsonl.submitted until the batch ends, so --resume can pick up "
+        "their results. A malformed line stops the batch before anything runs, and every bad line is reported "
+        "with its number.",
     )
     batch.add_argument("tasks", metavar="TASKS.jsonl", help="the task file (- for stdin)")
     batch.add_argument("-o", "--output", metavar="RESULTS.jsonl", help="where results go (default: stdout)")
     batch.add_argument("--address", help=_ADDRESS_HELP)
-    batch.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML for a private executor")
+    batch.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML for a private executor (not with --address)")
+    batch.add_argument("--resume", action="store_true",
+                       help="continue an interrupted batch: keep the results in -o, pick up the tasks it had "
+                       "submitted from the shared executor, run the other lines")
     batch.add_argument("--no-progress", action="store_true", help="plain progress lines even on a terminal")
     batch.set_defaults(func=commands.cmd_batch)
 
@@ -75,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML")
     start.set_defaults(func=commands.cmd_start)
 
-    stop = sub.add_parser("stop", help="stop the shared executor and remove its containers")
+    stop = sub.add_parser("stop", help="stop the shared executor and remove its containers",
+                          description="Shut the cluster's shared executor down: queued tasks are cancelled, running "
+                          "ones killed, and every container its workers started is removed. Harmless when none runs.")
     stop.add_argument("--address", default="auto", help="Ray address (default: auto)")
     stop.set_defaults(func=commands.cmd_stop)
 
@@ -101,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("faber-ray: interrupted", file=sys.stderr)
-        return 130
+        return 130  # 128 + SIGINT
     except Exception as error:  # noqa: BLE001 - every failure ends as one readable sentence
         print(f"faber-ray: error: {commands.describe_error(error)}", file=sys.stderr)
         return commands.EXIT_REFUSED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from faber_ray.models import ExecutionStatistics, TaskResult, TaskStatus
@@ -69,18 +70,28 @@ def stats_table(stats: ExecutionStatistics) -> str:
     return "\n".join(lines)
 
 
+def _natural(name: str) -> list[Any]:
+    """Sort key that puts worker-x-2 before worker-x-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def cluster_table(view: dict[str, Any]) -> str:
-    lines = [f"{len(view['nodes'])} node(s); {view['running']} running, {view['queued']} queued"]
+    """The cluster-wide picture first (with the cap on running tasks), then each node and its workers."""
+    workers = sum(len(node["workers"]) for node in view["nodes"].values())
+    head = f"{len(view['nodes'])} node(s), {workers} worker(s); {view['running']} running, {view['queued']} queued"
+    if "max_concurrent_tasks" in view:
+        head += f"; at most {view['max_concurrent_tasks']} running at once cluster-wide (max_concurrent_tasks)"
+    lines = [head]
     for node_id, node in sorted(view["nodes"].items()):
         usage = node.get("usage", {})
         lines.append(
-            f"node {node_id[:8]}: {len(node['workers'])} workers, {node['slots_in_use']}/{node['slots']} slots in use, "
-            f"memory reserved {human_bytes(usage.get('memory_reserved', 0))} of "
+            f"node {node_id[:8]}: {len(node['workers'])} workers, {node['slots_in_use']} running in "
+            f"{node['slots']} worker slots, memory reserved {human_bytes(usage.get('memory_reserved', 0))} of "
             f"{human_bytes(node.get('memory_capacity', 0))}, {usage.get('tasks_finished', 0)} tasks finished, "
             f"{usage.get('cpu_seconds', 0.0):.1f} CPU s"
         )
-        for worker in node["workers"]:
-            lines.append(f"  {worker['name']}: {worker['running']}/{worker['slots']} running")
-    for node_id, reason in view.get("unavailable_nodes", {}).items():
+        for worker in sorted(node["workers"], key=lambda worker: _natural(worker["name"])):
+            lines.append(f"  {worker['name']}: {worker['running']} running in {worker['slots']} slots")
+    for node_id, reason in sorted(view.get("unavailable_nodes", {}).items()):
         lines.append(f"node {node_id[:8]} hosts no workers: {reason}")
     return "\n".join(lines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import docker
 import pytest
 import ray
+from cli_support import free_port, poll  # noqa: F401 - free_port is used from here
 
 from faber_ray.models import Task
 from faber_ray.sandbox.labels import LABEL, LABEL_NODE_ID, LABEL_OWNER
@@ -22,22 +22,9 @@ from faber_ray.sandbox.reaper import maker_is_gone, list_sandboxes
 DEADLINE = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(condition: Callable[[], Any], what: str, deadline: float = DEADLINE, every: float = 0.2) -> Any:
     """Poll ``condition`` until it returns something truthy; fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {deadline:.0f}s waiting for {what}")
-        time.sleep(every)
+    return poll(condition, what, deadline, every)
 
 
 def cluster_containers(engine: docker.DockerClient) -> list[dict[str, Any]]:

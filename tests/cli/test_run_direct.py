@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import Sandbox, sandbox_dirs
 
-from faber_ray.cli import build_parser, main
+from faber_ray.cli import main
+from faber_ray.validation import MAX_PATH_BYTES, MAX_PATH_DEPTH
 
 
 def test_prints_output_and_a_status_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,8 +42,8 @@ def test_limits_files_env_and_stdin(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_timeout_status_line_and_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["run", "--direct", "--timeout", "0.5", "--", "sleep", "10"])
-    assert code == 137
-    assert "faber-ray: TIMEOUT" in capsys.readouterr().err
+    assert code == 124  # as coreutils `timeout`; never the command's own code, which may even be 0
+    assert "faber-ray: TIMEOUT (exit 137)" in capsys.readouterr().err
 
 
 def test_json_prints_the_whole_result(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,11 +79,66 @@ def test_a_bad_size_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str])
     assert "'lots' is not a size" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["run", "batch", "start", "stop", "stats", "cluster", "images"])
-def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args([command, "--help"])
-    assert exit_info.value.code == 0
-    text = capsys.readouterr().out
-    assert text.startswith(f"usage: faber-ray {command}")
-    assert len(text.splitlines()) > 3
+# Deep and long paths --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/".join(["d"] * MAX_PATH_DEPTH + ["f"]),
+        "/".join(["n" * 254] * 12 + ["f" * (MAX_PATH_BYTES - 12 * 255)]),  # exactly MAX_PATH_BYTES
+    ],
+    ids=["deepest", "longest"],
+)
+def test_the_deepest_and_longest_paths_accepted_arrive(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What validation accepts, the host and the sandbox can write; no host path shows in the result."""
+    source = tmp_path / "content"
+    source.write_text("arrived\n")
+    assert len(name.encode()) <= MAX_PATH_BYTES and len(name.split("/")) <= MAX_PATH_DEPTH + 1
+    assert main(["run", "--direct", "--json", "--file", f"{name}={source}", "--", "cat", name]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    assert (result["status"], result["stdout"]) == ("SUCCESS", "arrived\n")
+    assert "/tmp/" not in out and "faber-ray-files" not in out
+
+
+def test_a_too_deep_path_is_refused_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "content"
+    source.write_text("x")
+    main(["run", "--direct", "--file", f"{'/'.join(['a'] * 1000)}={source}", "--", "true"])
+    err = capsys.readouterr().err
+    assert f"at most {MAX_PATH_DEPTH} are allowed" in err
+    assert "/tmp/" not in err
+
+
+# Piped stdin (the CLI as its own process) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def box() -> Iterator[Sandbox]:
+    with sandbox_dirs() as sandbox:
+        yield sandbox
+
+
+def test_piped_stdin_is_sent(box: Sandbox) -> None:
+    done = box.cli("run", "--direct", "--", "cat", input=b"hi\n")
+    assert (done.returncode, done.stdout) == (0, "hi\n"), done.stderr
+
+
+def test_redirected_stdin_is_sent(box: Sandbox, tmp_path: Path) -> None:
+    source = tmp_path / "input.txt"
+    source.write_text("from a file\n")
+    with source.open("rb") as stdin:
+        done = subprocess.run(
+            [*box.command(), "run", "--direct", "--", "sh", "-c", "wc -l"], stdin=stdin, env=box.env(),
+            capture_output=True, text=True, timeout=120,
+        )
+    assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr
+
+
+def test_no_stdin_sends_nothing(box: Sandbox) -> None:
+    """/dev/null (or a terminal) is not data: the command sees an empty, closed stdin."""
+    done = box.cli("run", "--direct", "--", "sh", "-c", "cat; echo end")
+    assert (done.returncode, done.stdout) == (0, "end\n"), done.stderr
