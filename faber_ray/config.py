@@ -44,7 +44,8 @@ ENV_PREFIX = "FABER_RAY_"
 #: ``FABER_RAY_*`` variables that are not config fields; each is read somewhere else.
 NON_FIELD_VARIABLES = frozenset({
     "FABER_RAY_CONFIG",  # the YAML file ExecutorConfig.load reads
-    "FABER_RAY_STAGING_DIR",  # sandbox/runner.py: the host directory for task files
+    "FABER_RAY_AGENT_DIR",  # sandbox/agent: where the agent binary is built (same path on node and pod)
+    "FABER_RAY_REQUIRE_GVISOR",  # tests: fail, not skip, without runsc (CI sets it)
     "FABER_RAY_CGROUP_ROOT",  # sandbox/cgroup.py: where the cgroup tree is mounted
     "FABER_RAY_WITH_GVISOR",  # scripts/setup and scripts/test: install and register runsc
 })

@@ -47,8 +47,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch: "A\n" 
 MAX_ARG_BYTES = 131072 - 1
 #: NAME_MAX: the longest file name (one path component) Linux file systems take.
 MAX_NAME_BYTES = 255
-#: Of PATH_MAX's 4,096 bytes, 1 KiB stays for the directory a file is written
-#: under: the working directory in the sandbox, the staging directory on the host.
+#: Of PATH_MAX's 4,096 bytes, 1 KiB stays for the working directory a file is
+#: written under (a relative path must still make a valid absolute one there).
 MAX_PATH_BYTES = 4096 - 1024
 #: Directories a file may be nested in: far more than real projects use, and it
 #: keeps 1,000-deep trees from costing the host thousands of directories per task.

@@ -226,7 +226,7 @@ def test_unrelated_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.parametrize(
     "variable",
-    ["FABER_RAY_STAGING_DIR", "FABER_RAY_CGROUP_ROOT", "FABER_RAY_WITH_GVISOR", "FABER_RAY_MN_WORKERS"],
+    ["FABER_RAY_AGENT_DIR", "FABER_RAY_CGROUP_ROOT", "FABER_RAY_WITH_GVISOR", "FABER_RAY_MN_WORKERS"],
 )
 def test_variables_read_elsewhere_are_not_config_typos(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
     monkeypatch.setenv(variable, "1")

@@ -84,10 +84,15 @@ class TaskExecutor:
 
     async def submit(self, tasks: list[Task | Mapping[str, Any]]) -> list[ray.ObjectRef]:
         """Queue ``tasks`` and return at once: one ref per task, resolving to its TaskResult."""
+        return (await self.submit_with_ids(tasks))[1]
+
+    async def submit_with_ids(self, tasks: list[Task | Mapping[str, Any]]) -> tuple[list[str], list[ray.ObjectRef]]:
+        """``submit``, also giving each task's execution id (what ``cancel`` and ``get_result`` take)."""
         items = await self._accept(tasks)
-        refs = [self._scheduler.result.remote(execution_id) for execution_id, _, _ in items]
+        ids = [execution_id for execution_id, _, _ in items]
+        refs = [self._scheduler.result.remote(execution_id) for execution_id in ids]
         self._scheduler.enqueue.remote(items)
-        return refs
+        return ids, refs
 
     async def execute(self, tasks: list[Task | Mapping[str, Any]]) -> list[TaskResult]:
         """Run ``tasks`` and return their results in input order (one wait for the whole batch)."""

@@ -269,18 +269,18 @@ def test_rays_kuberay_reader_sees_the_sandbox_resource(raycluster: dict) -> None
         assert node_type["resources"].get(SANDBOX_RESOURCE) == 1, name
 
 
-def test_raycluster_pods_reach_docker_and_share_staging_paths(raycluster: dict) -> None:
+def test_raycluster_pods_reach_docker_and_share_the_agent_path(raycluster: dict) -> None:
     for name, group in groups(raycluster):
         pod = group["template"]["spec"]
         container = pod["containers"][0]
         volumes = {v["name"]: v for v in pod["volumes"]}
         mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
         assert mounts["/var/run/docker.sock"]["hostPath"] == {"path": "/var/run/docker.sock", "type": "Socket"}, name
-        # Docker resolves bind-mount sources on the node: the staging directory
+        # Docker resolves bind-mount sources on the node: the agent's directory
         # must have the same path inside the pod and on the node.
         env = {e["name"]: e.get("value") for e in container["env"]}
-        staging = env["FABER_RAY_STAGING_DIR"]
-        assert mounts[staging]["hostPath"]["path"] == staging, name
+        agent = env["FABER_RAY_AGENT_DIR"]
+        assert mounts[agent]["hostPath"]["path"] == agent, name
         assert mounts[env["FABER_RAY_CGROUP_ROOT"]]["hostPath"]["path"] == "/sys/fs/cgroup", name
 
 

@@ -2,7 +2,9 @@
 
 It is built once per machine from the sources beside this file with the
 host's C compiler (``cc -static``), cached under a private directory keyed
-by the sources' hash, and bind-mounted read-only into each container. Being
+by the sources' hash (``~/.cache/faber-ray/agent``, or ``FABER_RAY_AGENT_DIR``,
+which must name the same path for the engine where faber-ray runs in a pod),
+and bind-mounted read-only into each container. Being
 static, it needs nothing from the image, so every image on the machine's
 architecture is served, warm or fresh. See ``agent.c`` for what it does.
 """
@@ -16,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.hostpath import cache_dir, locked
+from faber_ray.sandbox.hostpath import cache_dir, locked, private_dir
 
 __all__ = ["AGENT_MOUNT", "SOURCES", "agent_binary", "agent_digest"]
 
@@ -43,7 +45,8 @@ def agent_binary() -> Path:
     digest = agent_digest()
     if digest in _built:
         return _built[digest]
-    directory = cache_dir("agent")
+    override = os.environ.get("FABER_RAY_AGENT_DIR")
+    directory = private_dir(Path(override)) if override else cache_dir("agent")
     target = directory / f"agent-{digest}"
     if not target.is_file():
         with locked(directory):
