@@ -80,7 +80,8 @@ def validate_task(task: Task | Mapping[str, Any], config: ExecutorConfig, index:
     _check_env(parsed, config, index)
     _check_files(parsed, config, index)
     _check_stdin(parsed, config, index)
-    check_limits(parsed.limits, config, index, "limits")
+    resolved = check_limits(parsed.limits, config, index, "limits")
+    _check_files_fit(parsed, resolved.disk, index)
     _check_policy(parsed, config, index)
     return parsed
 
@@ -216,10 +217,25 @@ def _check_files(task: Task, config: ExecutorConfig, index: int) -> None:
         for parent in _parents(path):
             if parent in files:
                 _refuse(index, field, f"file path is inside '{parent}', which is a file of this task")
-        total += len(path.encode()) + len(content.encode() if isinstance(content, str) else content)
+        total += len(path.encode()) + _size(content)
     if total > config.max_files_bytes:
         _refuse(
             index, "files", f"files total {total} bytes (paths and contents), over the cap of {config.max_files_bytes}"
+        )
+
+
+
+def _size(content: str | bytes) -> int:
+    return len(content.encode() if isinstance(content, str) else content)
+
+
+def _check_files_fit(task: Task, disk: int, index: int) -> None:
+    """Files the working directory cannot hold would only fail as the sandbox starts: refuse them now."""
+    contents = sum(_size(content) for content in (task.files or {}).values())
+    if contents > disk:
+        _refuse(
+            index, "files", f"files total {contents} bytes, more than the working directory's disk ({disk} bytes) holds",
+            ResourceLimitError,
         )
 
 

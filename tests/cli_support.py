@@ -51,17 +51,47 @@ def poll(condition: Callable[[], Any], what: str, deadline: float = DEADLINE, ev
         time.sleep(every)
 
 
+_marked: dict[str, set[str]] = {}
+
+
+def _container_of(pid: str) -> str:
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        for part in line.split(":", 2)[-1].split("/"):
+            if len(part) == 64 and all(ch in "0123456789abcdef" for ch in part):
+                return part
+    return ""
+
+
 def marked_containers(engine: docker.DockerClient, mark: str, *, running_only: bool = True) -> list[str]:
-    """faber-ray containers whose environment has ``FABER_TEST_MARK=<mark>``: one test's, whoever else shares the engine."""
-    ours = []
-    for box in engine.api.containers(all=not running_only, filters={"label": ["faber-ray"]}):
+    """Containers running a task whose environment has ``FABER_TEST_MARK=<mark>`` (found from the task's
+    host process, so it works for warm containers too); with ``running_only=False`` also those seen
+    running it before that still exist."""
+    wanted = f"FABER_TEST_MARK={mark}".encode()
+    running = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if wanted in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                    running.add(_container_of(pid))
+            except OSError:
+                continue
+    running.discard("")
+    seen = _marked.setdefault(mark, set())
+    seen |= running
+    if running_only:
+        return sorted(running)
+    present = []
+    for container in sorted(seen):
         try:
-            env = engine.api.inspect_container(box["Id"])["Config"].get("Env") or []
-        except docker.errors.NotFound:  # removed since it was listed
+            engine.api.inspect_container(container)
+        except docker.errors.NotFound:
             continue
-        if f"FABER_TEST_MARK={mark}" in env:
-            ours.append(box["Id"])
-    return ours
+        present.append(container)
+    return present
 
 
 @dataclass

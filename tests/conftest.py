@@ -59,6 +59,15 @@ def sandbox_image(docker_client: docker.DockerClient) -> str:
     return ExecutorConfig().default_image
 
 
+@pytest.fixture(scope="session")
+def runsc(docker_client: docker.DockerClient) -> None:
+    """gVisor tests skip without runsc, except where it must be there (CI: FABER_RAY_REQUIRE_GVISOR=1)."""
+    if "runsc" not in (docker_client.info().get("Runtimes") or {}):
+        if os.environ.get("FABER_RAY_REQUIRE_GVISOR") == "1":
+            pytest.fail("FABER_RAY_REQUIRE_GVISOR=1, but the Docker engine has no 'runsc' runtime")
+        pytest.skip("the Docker engine has no 'runsc' runtime (gVisor is not installed)")
+
+
 @pytest.fixture(scope="module", params=["warm", "fresh"])
 def sandbox_mode(request: pytest.FixtureRequest) -> str:
     """Every test of the sandbox layer runs in both modes (module by module)."""

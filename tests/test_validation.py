@@ -549,3 +549,15 @@ def test_not_a_batch_at_all(batch: Any, got: str) -> None:
 def test_a_single_task_is_not_a_batch(single: Any) -> None:
     with pytest.raises(TaskValidationError, match="list of tasks"):
         validate_batch(single, CONFIG)
+
+
+def test_files_that_cannot_fit_the_disk_are_refused_before_anything_runs() -> None:
+    from faber_ray import ExecutorConfig, ResourceLimitError, Task
+    from faber_ray.validation import validate_task
+
+    config = ExecutorConfig()
+    task = Task(command="true", files={"big.bin": b"x" * (9 * 1024 * 1024)}, limits={"disk": "8m", "memory": "64m"})
+    with pytest.raises(ResourceLimitError) as caught:
+        validate_task(task, config, 3)
+    assert (caught.value.task_index, caught.value.field) == (3, "files")
+    assert "disk" in caught.value.reason

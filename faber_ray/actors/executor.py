@@ -70,7 +70,8 @@ class TaskExecutor:
         try:
             checked = validate_batch(tasks, self._config)
             memories = [self._config.resolve_limits(task.limits).memory for task in checked]
-            await self._scheduler.check.remote(memories)
+            images = [task.image or self._config.default_image for task in checked]
+            await self._scheduler.check.remote(memories, images)
         except ExecutorError as error:
             metrics.tasks_refused(len(tasks) if hasattr(tasks, "__len__") else 1, type(error).__name__)
             raise

@@ -80,12 +80,32 @@ class WorkerPool:
         self._home: dict[str, tuple[str, int]] = {}  # name -> (node, index), started or starting
         self._failures: dict[str, tuple[float, str]] = {}  # node -> (when, why) of its last failed start
         self._sync_lock = asyncio.Lock()
+        self._images: dict[str, set[str]] = {}  # node -> image names its engine had when last asked
 
     def __len__(self) -> int:
         return len(self._workers)
 
     def handle(self, name: str) -> Any | None:
         return self._workers.get(name)
+
+    async def image_anywhere(self, name: str) -> bool:
+        """Whether any sandbox node has image ``name``, asking the nodes again when the list is stale."""
+        wanted = name if ":" in name.rsplit("/", 1)[-1] or "@" in name else f"{name}:latest"
+        if any(wanted in images for images in self._images.values()):
+            return True
+        askers: dict[str, Any] = {}
+        for worker, (node, _) in self._home.items():
+            if worker in self._workers:
+                askers.setdefault(node, self._workers[worker])
+        answers = await asyncio.gather(
+            *(handle.has_image.remote(name) for handle in askers.values()), return_exceptions=True
+        )
+        found = False
+        for node, answer in zip(askers, answers):
+            if answer is True:
+                self._images.setdefault(node, set()).add(wanted)
+                found = True
+        return found or not askers
 
     def failures(self) -> dict[str, str]:
         """Nodes whose last worker start failed, with the reason."""
@@ -160,6 +180,7 @@ class WorkerPool:
                 pass
 
     def _forget_node(self, node: str) -> None:
+        self._images.pop(node, None)
         for name in [name for name, (home, _) in self._home.items() if home == node]:
             self._home.pop(name, None)
             self._workers.pop(name, None)
@@ -196,6 +217,7 @@ class WorkerPool:
             return
         self._workers[name] = handle
         self._placement.add_worker(name, node, self._slots)
+        self._images[node] = set(info.get("images", []))
         self._ledger.set_capacity(node, info["memory_capacity"])
         if self.monitor is not None:
             self.monitor.set_capacity.remote(node, info["memory_capacity"])

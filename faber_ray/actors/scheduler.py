@@ -29,6 +29,7 @@ from faber_ray.actors.pool import WorkerPool, short_error
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ResourceLimitError, SandboxError
 from faber_ray.models import Task, TaskResult, TaskStatus
+from faber_ray.sandbox.engine import missing_image
 from faber_ray.scheduling.ledger import CapacityLedger
 from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase
 from faber_ray.scheduling.phases import PhaseClock, PhaseStamps
@@ -114,8 +115,9 @@ class Scheduler:
 
     # Admission -----------------------------------------------------------------
 
-    def check(self, memories: list[int]) -> None:
-        """Refuse a batch whose task can never fit: its memory exceeds every node's sandbox capacity."""
+    async def check(self, memories: list[int], images: list[str]) -> None:
+        """Refuse a batch with a task that can never run: its memory exceeds every node's
+        sandbox capacity, or its image is on no sandbox node."""
         largest = self._ledger.largest_capacity()
         for index, memory in enumerate(memories):
             if memory > largest:
@@ -124,6 +126,9 @@ class Scheduler:
                     task_index=index,
                     field="limits.memory",
                 )
+        for image in dict.fromkeys(images):
+            if not await self._pool.image_anywhere(image):
+                raise SandboxError(missing_image(image), task_index=images.index(image), field="image")
 
     async def enqueue(self, items: list[tuple[str, Task, int]]) -> None:
         """Queue ``(execution_id, task, memory)`` items in order, waiting for room as needed."""

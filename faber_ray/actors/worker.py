@@ -7,13 +7,15 @@ import os
 import time
 from typing import Any
 
+import docker
+import docker.errors
 import ray
 
 from faber_ray.actors.batching import Batcher
 from faber_ray.actors.options import NAMESPACE
 from faber_ray.config import ExecutorConfig
 from faber_ray.models import Task, TaskResult
-from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes
+from faber_ray.sandbox.reaper import engine_is_local, list_sandboxes, maker_is_gone, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
 from faber_ray.scheduling.usage import UsageReport
 
@@ -63,7 +65,21 @@ class SandboxWorker:
             "memory_capacity": capacity,
             "reaped_at_start": self.reaped_at_start,
             "pid": os.getpid(),
+            "images": self.images(),
         }
+
+    def images(self) -> list[str]:
+        """The image names this node's engine has (so a batch naming none of them is refused at once)."""
+        return sorted(tag for image in self._runner.client.images.list() for tag in image.tags)
+
+    def has_image(self, name: str) -> bool:
+        try:
+            self._runner.client.images.get(name)
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.DockerException:
+            return True  # the engine cannot say: leave it to the run, which reports it
+        return True
 
     def run(self, execution_id: str, task: Task, attempt: int = 1) -> tuple[TaskResult, float]:
         """Run one task; returns its result and how long this worker spent on it (for the cost breakdown)."""
@@ -94,18 +110,22 @@ class SandboxWorker:
         return self._runner.running()
 
     def reap_orphans(self, include_predecessor: bool = False) -> int:
-        """Remove containers whose owning worker no longer exists.
+        """Remove containers whose maker is gone: a process no longer alive on this machine (whatever
+        Ray cluster, or CLI, it belonged to), or a worker actor of this cluster that no longer exists.
 
         At start (``include_predecessor``) that includes containers labelled with
         this worker's own name: they belong to a dead predecessor, since this
         worker has not started any yet.
         """
 
-        # Only this cluster's containers (alive or dead nodes): another Ray
+        # By actor: only this cluster's containers (alive or dead nodes); another live Ray
         # cluster may share the Docker engine, and its workers are not ours to judge.
         our_nodes = {node["NodeID"] for node in ray.nodes()}
+        local = engine_is_local(self._runner.client)
 
         def orphaned(sandbox: dict[str, str]) -> bool:
+            if local and maker_is_gone(sandbox):
+                return True
             owner = sandbox["owner"]
             if not owner or sandbox["node_id"] not in our_nodes:
                 return False

@@ -253,14 +253,24 @@ class ChildCgroup:
 
 
 class SharedCgroup:
-    """The container's own cgroup serving one task at a time (gVisor): re-limited, read as differences."""
+    """The container's own cgroup serving one task (gVisor): limited for it, read as differences.
+
+    Its parent cgroup is the container's alone (see ``SandboxRunner``) and outlives it, so the
+    limits that can take the whole sandbox down (memory, host tasks) are read back from there:
+    when gVisor's Sentry dies of them, the parent still tells why.
+    """
 
     def __init__(self, container: ContainerCgroup) -> None:
         self.container = container
         self._base = CgroupUsage()
 
+    def _parent(self, controller: str) -> Path:
+        return self.container.paths["" if self.container.version == 2 else controller].parent
+
     def create(self, memory: int, processes: int) -> None:
-        self.container.set_outer_limits(memory, processes)
+        # The parent holds the host-task limit, so that its refusals are counted where they survive.
+        self.container.set_outer_limits(memory, processes + 16)
+        _write(self._parent("pids") / "pids.max", processes)
         if self.container.version == 1:
             _write(self.container.paths["memory"] / "memory.max_usage_in_bytes", 0, optional=True)
         self._base = self._raw()
@@ -269,19 +279,17 @@ class SharedCgroup:
         """Nothing to move: the whole container is the task's."""
 
     def _raw(self) -> CgroupUsage:
-        return _usage(self.container.paths, self.container.version)
-
-    def _parent_peak(self) -> int:
-        """The peak as the container's own parent cgroup saw it: that survives the container's death."""
-        if self.container.version == 2:
-            return _read_int(self.container.paths[""].parent / "memory.peak") or 0
-        return _read_int(self.container.paths["memory"].parent / "memory.max_usage_in_bytes") or 0
+        usage = _usage(self.container.paths, self.container.version)
+        parent_memory = "memory.peak" if self.container.version == 2 else "memory.max_usage_in_bytes"
+        usage.peak_memory = max(usage.peak_memory, _read_int(self._parent("memory") / parent_memory) or 0)
+        usage.pids_limit_hits = _read_keyed(self._parent("pids") / "pids.events", "max") or 0
+        return usage
 
     def read(self) -> CgroupUsage:
         now = self._raw()
         return CgroupUsage(
             cpu_time=max(0.0, now.cpu_time - self._base.cpu_time),
-            peak_memory=max(now.peak_memory, self._parent_peak()),
+            peak_memory=now.peak_memory,
             processes=now.processes,
             pids_limit_hits=max(0, now.pids_limit_hits - self._base.pids_limit_hits),
             oom_kills=max(0, now.oom_kills - self._base.oom_kills),

@@ -30,7 +30,7 @@ from faber_ray.sandbox.labels import (
     owner_alive,
 )
 
-__all__ = ["list_sandboxes", "maker_is_gone", "reap_sandboxes", "remove_stale_cgroups"]
+__all__ = ["engine_is_local", "list_sandboxes", "maker_is_gone", "reap_sandboxes", "remove_stale_cgroups"]
 
 #: A cgroup directory younger than this may belong to a run that is just starting.
 STALE_CGROUP_SECONDS = 60.0
@@ -53,6 +53,11 @@ def list_sandboxes(client: docker.DockerClient, node_id: str | None = None) -> l
         }
         for item in found
     ]
+
+
+def engine_is_local(client: docker.DockerClient) -> bool:
+    """Whether the engine runs on this machine (a unix socket), so its containers' makers are in our /proc."""
+    return str(client.api.base_url).startswith("http+docker://")
 
 
 def maker_is_gone(sandbox: dict[str, str]) -> bool:

@@ -65,11 +65,13 @@ def wait_no_containers(engine: docker.DockerClient, deadline: float = DEADLINE) 
 
 
 def shut_down(executor: Any, engine: docker.DockerClient) -> None:
-    """``shutdown()`` must leave no container: checked at once, no waiting."""
+    """``shutdown()`` must leave no container of its workers, idle warm ones included: checked at
+    once, no waiting. (Another executor of the module may still hold its own warm containers.)"""
+    workers = set(worker_names(executor))
     try:
         ray.get(executor.shutdown.remote(), timeout=120)
     finally:
-        left = cluster_containers(engine)
+        left = [box for box in cluster_containers(engine) if box["Labels"].get(LABEL_OWNER) in workers]
         ray.kill(executor, no_restart=True)
         for box in left:  # do not cascade into the next module
             engine.api.remove_container(box["Id"], force=True)
@@ -117,9 +119,35 @@ def sleeping(tasks: list[Task]) -> list[int]:
 
 
 def container_of(pid: int) -> str:
-    """The id of the container a host process runs in, from its cgroup path."""
-    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+    """The id of the container a host process runs in, from its cgroup path ("" if it is gone)."""
+    try:
+        lines = open(f"/proc/{pid}/cgroup").read().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
         for part in line.split(":", 2)[-1].split("/"):
             if len(part) == 64 and all(ch in "0123456789abcdef" for ch in part):
                 return part
-    raise AssertionError(f"process {pid} is in no container")
+    return ""
+
+
+def node_of_process(engine: docker.DockerClient, pid: int) -> str:
+    """The Ray node whose sandbox a host process runs in ("" if it is gone)."""
+    try:
+        labels = engine.api.inspect_container(container_of(pid))["Config"]["Labels"]
+    except docker.errors.DockerException:
+        return ""
+    return str(labels.get(LABEL_NODE_ID, ""))
+
+
+def vanished_image(executor: Any, engine: docker.DockerClient, name: str = "faber-ray/soon-gone:1") -> str:
+    """An image the executor's nodes have seen (so submit accepts it) that is gone from the engine
+    by the time a task runs: the one way left for a run to end in an engine ERROR."""
+    repository, tag = name.rsplit(":", 1)
+    engine.api.tag("faber-ray/python:3", repository, tag)
+    try:
+        first = ray.get(executor.execute.remote([Task(command="true", image=name)]))[0]
+        assert first.status.value == "SUCCESS", first
+    finally:
+        engine.api.remove_image(name)
+    return name

@@ -17,7 +17,9 @@ from typing import Any
 import docker
 import pytest
 import ray
-from actor_support import cluster_containers, shut_down, sleeper, sleeping, stats, view, wait_until, worker_names
+from actor_support import (
+    cluster_containers, shut_down, sleeper, sleeping, stats, vanished_image, view, wait_until, worker_names,
+)
 from ray.util.state import list_actors
 
 from faber_ray import (
@@ -32,7 +34,7 @@ from faber_ray import (
     TaskValidationError,
 )
 from faber_ray.actors import NAMESPACE
-from faber_ray.sandbox.labels import LABEL, LABEL_NODE_ID, LABEL_OWNER
+from faber_ray.sandbox.labels import LABEL, LABEL_NODE_ID, LABEL_OWNER, LABEL_OWNER_PROCESS, owner_process
 
 CAP = 8
 POOL = 2
@@ -100,6 +102,15 @@ def run_container(engine: docker.DockerClient, labels: dict[str, str]) -> str:
     return str(created["Id"])
 
 
+def dead_process() -> str:
+    """The ``<pid>:<start>`` label of a process that has exited, as a Ray cluster that is gone leaves it."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    label = owner_process(child.pid)
+    child.kill()
+    child.wait()
+    return label
+
+
 def exists(engine: docker.DockerClient, container_id: str) -> bool:
     try:
         engine.api.inspect_container(container_id)
@@ -119,7 +130,10 @@ def test_issue_example_reaps_orphans_at_start_and_shuts_down_clean(
     live_owner = next(iter(worker_names(executor)))
     orphan = run_container(engine, {LABEL_NODE_ID: head_node_id, LABEL_OWNER: "worker-deadbeef-0-gone00"})
     alive = run_container(engine, {LABEL_NODE_ID: head_node_id, LABEL_OWNER: live_owner})
-    foreign = run_container(engine, {LABEL_NODE_ID: "another-ray-cluster", LABEL_OWNER: "worker-x-0"})
+    foreign = run_container(engine, {LABEL_NODE_ID: "another-ray-cluster", LABEL_OWNER: "worker-x-0",
+                                     LABEL_OWNER_PROCESS: owner_process()})  # a live cluster's: its maker runs
+    gone = run_container(engine, {LABEL_NODE_ID: "a-cluster-that-is-gone", LABEL_OWNER: "worker-y-0",
+                                  LABEL_OWNER_PROCESS: dead_process()})
     executor2 = None
     try:
         executor2 = TaskExecutor.remote(ExecutorConfig(max_concurrent_tasks=8))
@@ -130,7 +144,7 @@ def test_issue_example_reaps_orphans_at_start_and_shuts_down_clean(
         ]
         # Its workers reaped, at start, the container of a worker that no longer
         # exists, and left the live worker's and another cluster's alone.
-        assert not exists(engine, orphan)
+        assert not exists(engine, orphan) and not exists(engine, gone)
         assert exists(engine, alive) and exists(engine, foreign)
 
         names = set(worker_names(executor2))
@@ -142,13 +156,13 @@ def test_issue_example_reaps_orphans_at_start_and_shuts_down_clean(
         sleepers = [sleeper() for _ in range(12)]
         refs = ray.get(executor2.submit.remote(sleepers))
         wait_until(lambda: len(sleeping(sleepers)) == 8, "eight running sleepers")
-        there = len(cluster_containers(engine))
+        there = len([box for box in cluster_containers(engine) if box["Labels"].get(LABEL_OWNER) in names])
         assert there >= 8
         removed = ray.get(executor2.shutdown.remote(), timeout=120)
         assert removed == there  # every container the workers had, running or idle
         results = ray.get(refs, timeout=60)
         assert [r.status for r in results] == [TaskStatus.CANCELLED] * 12
-        assert cluster_containers(engine) == []
+        assert [box for box in cluster_containers(engine) if box["Labels"].get(LABEL_OWNER) in names] == []
         ray.kill(executor2, no_restart=True)
         executor2 = None
         wait_until(
@@ -158,7 +172,7 @@ def test_issue_example_reaps_orphans_at_start_and_shuts_down_clean(
     finally:
         if executor2 is not None:  # the test failed half-way
             shut_down(executor2, engine)
-        for box in (orphan, alive, foreign):
+        for box in (orphan, alive, foreign, gone):
             if exists(engine, box):
                 engine.api.remove_container(box, force=True)
 
@@ -283,14 +297,15 @@ def test_submit_returns_at_once_and_cancel_stops_running_queued_and_waiting_task
     assert (after.running, after.queued) == (0, 0)
 
 
-def test_stats_count_every_status(executor: Any) -> None:
+def test_stats_count_every_status(executor: Any, engine: docker.DockerClient) -> None:
+    gone = vanished_image(executor, engine)
     before = stats(executor)
     tasks = [
         echo("a"),
         echo("b"),
         Task(command="false"),
         Task.model_validate({"command": "sleep", "args": ["30"], "limits": {"timeout": 0.5}}),
-        Task(command="true", image="faber-ray/no-such-image:1"),
+        Task.model_validate({"command": "true", "image": gone, "limits": {"disk": "24m"}}),  # no warm container fits
     ]
     results = ray.get(executor.execute.remote(tasks))
     assert [r.status for r in results] == [

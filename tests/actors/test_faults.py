@@ -16,11 +16,12 @@ from typing import Any
 import docker
 import pytest
 import ray
-from actor_support import cluster_containers, stats, wait_no_containers, wait_until, worker_names
+from actor_support import (
+    container_of, sleeper, sleeping, stats, vanished_image, view, wait_no_containers, wait_until, worker_names,
+)
 
-from faber_ray import Task, TaskStatus
+from faber_ray import SandboxError, Task, TaskStatus
 from faber_ray.actors import NAMESPACE
-from faber_ray.sandbox.labels import LABEL_EXECUTION_ID, LABEL_OWNER
 
 CAP = 4
 
@@ -35,18 +36,14 @@ def no_retry(make_executor: Any) -> Any:
     return make_executor(max_concurrent_tasks=CAP, worker_pool_size=1, max_infra_retries=0)
 
 
-def sleeper(seconds: int) -> Task:
-    return Task(command="sleep", args=[str(seconds)])
-
-
-def running_by_owner(engine: docker.DockerClient, names: set[str]) -> dict[str, set[str]]:
-    """Worker name -> execution ids of its running containers, for ``names`` only."""
-    found: dict[str, set[str]] = {}
-    for box in cluster_containers(engine):
-        owner = box["Labels"].get(LABEL_OWNER, "")
-        if owner in names and box["State"] == "running":
-            found.setdefault(owner, set()).add(box["Labels"][LABEL_EXECUTION_ID])
-    return found
+def running_by_worker(executor: Any, names: set[str]) -> dict[str, set[str]]:
+    """Worker name -> execution ids it runs now (the Scheduler's own view), for ``names`` only."""
+    return {
+        worker["name"]: set(worker["tasks"])
+        for node in view(executor)["nodes"].values()
+        for worker in node["workers"]
+        if worker["name"] in names and worker["tasks"]
+    }
 
 
 def worker_pid(name: str) -> int:
@@ -59,13 +56,14 @@ def kill_busiest_worker_mid_batch(executor: Any, engine: docker.DockerClient) ->
     refs[0] is a task that fails on its own and has finished before the kill.
     """
     names = set(worker_names(executor))
-    refs = ray.get(executor.submit.remote([Task(command="sh", args=["-c", "exit 3"])] + [sleeper(6)] * 3))
+    sleepers = [sleeper(20) for _ in range(3)]
+    refs = ray.get(executor.submit.remote([Task(command="sh", args=["-c", "exit 3"]), *sleepers]))
     failed = ray.get(refs[0], timeout=60)
     assert (failed.status, failed.exit_code) == (TaskStatus.FAILURE, 3)
-    running = wait_until(
-        lambda: (found := running_by_owner(engine, names)) and sum(map(len, found.values())) == 3 and found,
-        "three sleeping sandboxes",
-    )
+    # All three placed and really running (their processes exist), so none is half-started.
+    wait_until(lambda: len(sleeping(sleepers)) == 3, "three running sleepers")
+    running = running_by_worker(executor, names)
+    assert sum(map(len, running.values())) == 3
     victim = max(running, key=lambda name: len(running[name]))
     pid = worker_pid(victim)
     os.kill(pid, signal.SIGKILL)
@@ -85,7 +83,6 @@ def test_worker_killed_mid_batch_its_tasks_are_retried_and_it_is_replaced(
     for result in results[1:]:
         assert result.status is TaskStatus.SUCCESS, result.error
         assert result.attempts == (2 if result.execution_id in lost else 1)
-    assert len(lost) >= 1
 
     # A replacement with the same name comes up on the same node, in a new process.
     wait_until(lambda: worker_names(retrying).get(victim) == names[victim], "the replacement worker")
@@ -118,36 +115,45 @@ def test_worker_killed_without_retries_left_its_tasks_end_in_error_naming_the_ca
 
 
 def test_container_killed_from_outside_ends_only_its_task(retrying: Any, engine: docker.DockerClient) -> None:
-    tasks = [sleeper(300), sleeper(2), sleeper(2), Task(command="echo", args=["bystander"])]
+    target = sleeper(600)
+    tasks = [target, Task(command="sleep", args=["2"]), Task(command="sleep", args=["2"]),
+             Task(command="echo", args=["bystander"])]
     refs = ray.get(retrying.submit.remote(tasks))
-
-    def target() -> str | None:
-        for box in cluster_containers(engine):
-            if box["State"] == "running" and box["Command"] == "sleep 300":
-                return str(box["Id"])
-        return None
-
-    container = wait_until(target, "the 300 s sandbox")
-    engine.api.kill(container)
-    results = ray.get(refs, timeout=120)  # far less than the 300 s the victim would have slept
+    (pid,) = wait_until(lambda: sleeping([target]), "the 600 s sleeper")
+    engine.api.kill(container_of(pid))
+    results = ray.get(refs, timeout=120)  # far less than the 600 s the victim would have slept
 
     victim = results[0]
     assert victim.status in (TaskStatus.ERROR, TaskStatus.FAILURE)
     assert victim.attempts == 1  # the task's own end, not a lost worker: no retry
     assert [(r.status, r.attempts) for r in results[1:]] == [(TaskStatus.SUCCESS, 1)] * 3
     assert results[3].stdout == "bystander\n"
-    assert cluster_containers(engine) == []  # each run removes its own container before it answers
+    assert sleeping([target]) == []
+    wait_no_containers(engine)
 
 
-def test_missing_image_is_a_readable_error_and_the_workers_keep_serving(retrying: Any) -> None:
+def test_an_image_no_node_has_is_refused_before_anything_runs(retrying: Any) -> None:
+    before = stats(retrying)
+    with pytest.raises(SandboxError) as caught:
+        ray.get(retrying.execute.remote([Task(command="true"), Task(command="true", image="faber-ray/no-such-image:1")]))
+    assert (caught.value.task_index, caught.value.field) == (1, "image")
+    assert "faber-ray/no-such-image:1" in caught.value.reason and "docker pull" in caught.value.reason
+    assert stats(retrying).total == before.total  # nothing of the batch ran
+
+
+def test_an_image_removed_after_the_check_is_a_readable_error_and_the_workers_keep_serving(
+    retrying: Any, engine: docker.DockerClient
+) -> None:
     names = worker_names(retrying)
     pids = {name: worker_pid(name) for name in names}
+    vanished_image(retrying, engine)
     # Six at once on a cap of four, so every worker meets the engine's refusal.
-    broken = ray.get(retrying.execute.remote([Task(command="true", image="faber-ray/no-such-image:1")] * 6))
+    # (Another disk than the first run's: a warm container of the image, still there, cannot serve them.)
+    gone = Task.model_validate({"command": "true", "image": "faber-ray/soon-gone:1", "limits": {"disk": "24m"}})
+    broken = ray.get(retrying.execute.remote([gone] * 6))
     for result in broken:
         assert (result.status, result.attempts, result.exit_code) == (TaskStatus.ERROR, 1, None)
-        assert "faber-ray/no-such-image:1" in result.error
-        assert "faber-ray images ensure" in result.error
+        assert "faber-ray/soon-gone:1" in result.error and "not found" in result.error
 
     fine = ray.get(retrying.execute.remote([Task(command="echo", args=[str(i)]) for i in range(6)]))
     assert [(r.status, r.stdout) for r in fine] == [(TaskStatus.SUCCESS, f"{i}\n") for i in range(6)]

@@ -58,7 +58,7 @@ def test_every_metric_is_exported_with_sensible_values(executor: Any, metrics_po
     failed = ray.get(executor.execute.remote([Task(command="sh", args=["-c", "exit 2"])]))
     with pytest.raises(ExecutorError):
         ray.get(executor.execute.remote([Task(command="")]))
-    refs = ray.get(executor.submit.remote([Task(command="sleep", args=["3"]) for _ in range(4)]))
+    refs = ray.get(executor.submit.remote([Task(command="sleep", args=["15"]) for _ in range(4)]))
     wait_until(lambda: ray.get(executor.stats.remote()).running == 4, "four running sandboxes")
     victim = next(iter(worker_names(executor)))
     os.kill(ray.get(ray.get_actor(victim, namespace=NAMESPACE).ready.remote())["pid"], signal.SIGKILL)

@@ -12,12 +12,11 @@ from typing import Any
 import docker
 import pytest
 import ray
-from actor_support import cluster_containers, view, wait_no_containers, wait_until
+from actor_support import node_of_process, sleeper, sleeping, view, wait_no_containers, wait_until
 from ray.cluster_utils import Cluster
 from ray.util.state import list_actors
 
 from faber_ray import Task, TaskStatus
-from faber_ray.sandbox.labels import LABEL_EXECUTION_ID, LABEL_NODE_ID
 
 CAP = 6
 
@@ -53,14 +52,6 @@ def add_node(ray_cluster: Cluster, *executors: Any) -> Any:
     return node
 
 
-def containers_on(engine: docker.DockerClient, node_id: str) -> set[str]:
-    return {
-        box["Labels"][LABEL_EXECUTION_ID]
-        for box in cluster_containers(engine)
-        if box["Labels"].get(LABEL_NODE_ID) == node_id and box["State"] == "running"
-    }
-
-
 def test_a_node_that_joins_later_gets_pinned_workers_and_work(executor: Any, joined_node: Any) -> None:
     node_id = joined_node.node_id
     workers = view(executor)["nodes"][node_id]["workers"]
@@ -77,15 +68,17 @@ def test_a_node_that_joins_later_gets_pinned_workers_and_work(executor: Any, joi
 
 def remove_mid_batch(ray_cluster: Cluster, executor: Any, node: Any, engine: docker.DockerClient) -> tuple[list[Any], set[str]]:
     """Submit a batch, remove ``node`` once it runs some of it; returns (refs, execution ids lost with the node)."""
-    refs = ray.get(executor.submit.remote([Task(command="sleep", args=["6"])] * CAP))
+    sleepers = [sleeper(15) for _ in range(CAP)]
+    refs = ray.get(executor.submit.remote(sleepers))
 
     def settled() -> set[str]:
-        # Every task placed on the node has its sandbox running (so none is half-started).
-        placed = view(executor)["nodes"].get(node.node_id, {}).get("slots_in_use", 0)
-        running = containers_on(engine, node.node_id)
-        return running if placed and len(running) == placed else set()
+        # Every task placed on the node has its process running (so none is half-started).
+        workers = view(executor)["nodes"].get(node.node_id, {}).get("workers", [])
+        placed = {execution_id for worker in workers for execution_id in worker["tasks"]}
+        there = {pid for pid in sleeping(sleepers) if node_of_process(engine, pid) == node.node_id}
+        return placed if placed and len(there) == len(placed) else set()
 
-    lost = wait_until(settled, "the node's sandboxes to run")
+    lost = wait_until(settled, "the node's tasks to run")
     ray_cluster.remove_node(node)
     return refs, lost
 

@@ -28,7 +28,7 @@ from ray.cluster_utils import Cluster
 import faber_ray
 from faber_ray import ExecutionError, Task, TaskStatus, TaskValidationError
 from faber_ray.cli import main
-from faber_ray.sandbox.runner import LABEL_NODE_ID
+from faber_ray.sandbox.labels import LABEL_NODE_ID
 
 SECOND_DRIVER = """
 import sys, ray, faber_ray

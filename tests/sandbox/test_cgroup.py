@@ -113,18 +113,29 @@ def test_lowering_and_raising_v1_outer_limits_keeps_memsw_above_memory(tmp_path:
     assert (container.paths["pids"] / "pids.max").read_text() == "10"
 
 
-def test_shared_cgroup_reads_differences_from_its_baseline(tmp_path: Path) -> None:
+def test_shared_cgroup_limits_the_parent_and_reads_differences(tmp_path: Path) -> None:
+    """gVisor: the container's own parent holds the host-task limit and outlives the container."""
     root = fake_v1(tmp_path)
-    container = ContainerCgroup.at("faber-ray/c1", root=root)
-    memory = container.paths["memory"]
+    for controller in ("memory", "pids", "cpuacct"):
+        (root / controller / "faber-ray" / "run1" / "c1").mkdir(parents=True)
+    container = ContainerCgroup.at("faber-ray/run1/c1", root=root)
+    memory, pids = container.paths["memory"], container.paths["pids"]
     for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.max_usage_in_bytes"):
         (memory / name).write_text("0\n")
-    (container.paths["pids"] / "pids.max").write_text("")
+    (pids / "pids.max").write_text("")
+    (pids.parent / "pids.max").write_text("")
+    (pids.parent / "pids.events").write_text("max 2\n")
     (container.paths["cpuacct"] / "cpuacct.usage").write_text("2000000000\n")
     shared = SharedCgroup(container)
     shared.create(64 * MiB, 100)
+    assert ((pids.parent / "pids.max").read_text(), (pids / "pids.max").read_text()) == ("100", "116")
+    assert (memory / "memory.limit_in_bytes").read_text() == str(64 * MiB)
     (container.paths["cpuacct"] / "cpuacct.usage").write_text("2500000000\n")
-    assert shared.read().cpu_time == pytest.approx(0.5)
+    (pids.parent / "pids.events").write_text("max 7\n")
+    (memory.parent / "memory.max_usage_in_bytes").write_text(f"{60 * MiB}\n")
+    usage = shared.read()
+    assert usage.cpu_time == pytest.approx(0.5)
+    assert (usage.pids_limit_hits, usage.peak_memory) == (5, 60 * MiB)
 
 
 def test_without_parent_cgroups_limits_are_still_enforced_from_the_process(

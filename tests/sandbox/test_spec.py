@@ -99,3 +99,11 @@ def test_seccomp_profile_denies_io_uring_and_namespaces() -> None:
     (clone,) = [rule for rule in profile["syscalls"] if rule["names"] == ["clone"] and "excludes" in rule]
     assert clone["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"  # no namespace flags
     json.dumps(profile)  # what the engine receives
+
+
+def test_a_missing_images_hint_names_a_command_that_makes_it() -> None:
+    from faber_ray.sandbox.engine import missing_image
+
+    assert "`faber-ray images ensure faber-ray/gcc:12`" in missing_image("faber-ray/gcc:12")
+    other = missing_image("postgres:16")
+    assert "faber-ray images ensure" not in other and "docker pull postgres:16" in other
