@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
-from collections.abc import Iterator
 
 import pytest
 
-from faber_ray.sandbox.streams import CappedBuffer, pump_frames, raw_socket
+from faber_ray.sandbox import protocol
+from faber_ray.sandbox.streams import CappedBuffer, DockerDemux, raw_socket
 
 STDIN, STDOUT, STDERR, SYSERR = 0, 1, 2, 3
 
@@ -74,159 +73,46 @@ def test_buffer_cut_inside_a_multibyte_character() -> None:
     assert buffer.overflowed
 
 
-# pump_frames -----------------------------------------------------------------
+# DockerDemux and the agent's frames ---------------------------------------------
+
+CUTS = [(1,), (3, 7), (8,), (9, 10, 11), tuple(range(1, 60))]
 
 
-class RecordingSocket(socket.socket):
-    """A real socket that notes what each ``recv`` returned and signals it."""
-
-    def __init__(self, fileno: int) -> None:
-        super().__init__(fileno=fileno)
-        self.received: list[int] = []
-        self.drained = threading.Event()
-
-    def recv(self, size: int, *args: int) -> bytes:  # type: ignore[override]
-        data = super().recv(size, *args)
-        self.received.append(len(data))
-        self.drained.set()
-        return data
+def feed_in_pieces(feed, data: bytes, cuts: tuple[int, ...]) -> list:
+    pieces, last = [], 0
+    for cut in (*cuts, len(data)):
+        pieces += list(feed(data[last:cut]))
+        last = cut
+    return pieces
 
 
-@pytest.fixture
-def pair() -> Iterator[tuple[RecordingSocket, socket.socket]]:
-    """(reader for pump_frames, writer standing in for the engine)."""
-    left, right = socket.socketpair()
-    reader = RecordingSocket(left.detach())
-    yield reader, right
-    reader.close()
-    right.close()
+@pytest.mark.parametrize("cuts", CUTS)
+def test_docker_frames_split_anywhere_come_out_whole(cuts: tuple[int, ...]) -> None:
+    stream = frame(STDOUT, b"hello ") + frame(STDERR, b"err") + frame(STDOUT, b"") + frame(STDOUT, b"world")
+    pieces = feed_in_pieces(DockerDemux().feed, stream, cuts)
+    assert pieces == [(STDOUT, b"hello "), (STDERR, b"err"), (STDOUT, b""), (STDOUT, b"world")]
 
 
-def feed_in_pieces(reader: RecordingSocket, writer: socket.socket, pieces: list[bytes]) -> threading.Thread:
-    """Send each piece only after the reader has drained the previous one, so
-    every piece arrives in its own ``recv``; then close the stream."""
-
-    def run() -> None:
-        for piece in pieces:
-            reader.drained.clear()
-            writer.sendall(piece)
-            if not reader.drained.wait(10):
-                break  # the reader stopped; let the test's assertions tell what went wrong
-        writer.shutdown(socket.SHUT_WR)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+def test_a_docker_frame_bigger_than_any_read() -> None:
+    big = bytes(range(256)) * 4096
+    demux = DockerDemux()
+    data = frame(STDOUT, big)
+    pieces = []
+    for at in range(0, len(data), 65536):
+        pieces += demux.feed(data[at : at + 65536])
+    assert pieces == [(STDOUT, big)]
 
 
-def pump(reader: socket.socket, cap: int = 1024) -> tuple[CappedBuffer, CappedBuffer, list[str]]:
-    stdout, stderr = CappedBuffer(cap), CappedBuffer(cap)
-    overflows: list[str] = []
-    reader.settimeout(30)  # a hang becomes a failure, not a stuck suite
-    pump_frames(reader, stdout, stderr, overflows.append)
-    return stdout, stderr, overflows
+@pytest.mark.parametrize("cuts", CUTS)
+def test_agent_frames_split_anywhere_come_out_whole(cuts: tuple[int, ...]) -> None:
+    stream = protocol.frame(64, b"\x00\x00\x00\x01") + protocol.frame(66, b"\x01out") + protocol.frame(67)
+    got = feed_in_pieces(protocol.FrameReader().feed, stream, cuts)
+    assert got == [(64, b"\x00\x00\x00\x01"), (66, b"\x01out"), (67, b"")]
 
 
-def split(data: bytes, *cuts: int) -> list[bytes]:
-    edges = [0, *cuts, len(data)]
-    return [data[start:end] for start, end in zip(edges, edges[1:])]
-
-
-STREAM = frame(STDOUT, b"hello ") + frame(STDERR, b"oops\n") + frame(STDOUT, b"world\n")
-
-
-@pytest.mark.parametrize(
-    "cuts",
-    [
-        (),  # everything in one recv
-        (3,),  # inside the first header
-        (8,),  # right after the first header
-        (10,),  # inside the first payload
-        (14, 17),  # frame boundary, then inside the second header
-        tuple(range(1, len(STREAM))),  # one byte per recv
-    ],
-    ids=["whole", "mid-header", "after-header", "mid-payload", "boundary+header", "bytewise"],
-)
-def test_frames_split_across_recv_boundaries(pair: tuple[RecordingSocket, socket.socket], cuts: tuple) -> None:
-    reader, writer = pair
-    pieces = split(STREAM, *cuts)
-    feeder = feed_in_pieces(reader, writer, pieces)
-    stdout, stderr, overflows = pump(reader)
-    feeder.join(10)
-    assert stdout.text() == "hello world\n"
-    assert stderr.text() == "oops\n"
-    assert overflows == []
-    # Each piece really came in its own recv (plus the final empty read at EOF).
-    assert reader.received == [len(piece) for piece in pieces] + [0]
-
-
-def test_large_frame_bigger_than_one_recv(pair: tuple[RecordingSocket, socket.socket]) -> None:
-    reader, writer = pair
-    payload = bytes(range(256)) * 1024  # 256 KiB: several 64 KiB reads
-    feeder = feed_in_pieces(reader, writer, [frame(STDOUT, payload)])
-    stdout, _, _ = pump(reader, cap=len(payload))
-    feeder.join(10)
-    assert stdout.seen == len(payload)
-    assert stdout.text() == payload.decode("utf-8", errors="replace")
-
-
-def test_overflow_is_reported_once_per_stream(pair: tuple[RecordingSocket, socket.socket]) -> None:
-    reader, writer = pair
-    data = (
-        frame(STDOUT, b"12345")
-        + frame(STDOUT, b"678")  # over the cap of 6
-        + frame(STDERR, b"abcdef")  # exactly at the cap
-        + frame(STDOUT, b"9")
-        + frame(STDERR, b"g")  # over
-        + frame(STDERR, b"h")
-    )
-    feeder = feed_in_pieces(reader, writer, split(data, 11, 30))
-    stdout, stderr, overflows = pump(reader, cap=6)
-    feeder.join(10)
-    assert overflows == ["stdout", "stderr"]
-    assert (stdout.text(), stdout.seen, stdout.overflowed) == ("123456", 9, True)
-    assert (stderr.text(), stderr.seen, stderr.overflowed) == ("abcdef", 8, True)
-
-
-def test_other_stream_kinds_and_empty_frames_are_ignored(pair: tuple[RecordingSocket, socket.socket]) -> None:
-    reader, writer = pair
-    data = frame(STDIN, b"echoed") + frame(SYSERR, b"engine") + frame(STDOUT, b"") + frame(STDOUT, b"ok")
-    feeder = feed_in_pieces(reader, writer, [data])
-    stdout, stderr, _ = pump(reader)
-    feeder.join(10)
-    assert (stdout.text(), stdout.seen) == ("ok", 2)
-    assert (stderr.text(), stderr.seen) == ("", 0)
-
-
-def test_stream_ending_inside_a_frame(pair: tuple[RecordingSocket, socket.socket]) -> None:
-    reader, writer = pair
-    data = frame(STDOUT, b"complete") + frame(STDOUT, b"truncated")[:12]
-    feeder = feed_in_pieces(reader, writer, [data])
-    stdout, _, _ = pump(reader)
-    feeder.join(10)
-    assert stdout.text() == "complete"
-
-
-def test_read_timeout_ends_the_pump(pair: tuple[RecordingSocket, socket.socket]) -> None:
-    reader, writer = pair
-    writer.sendall(frame(STDOUT, b"early"))
-    stdout, stderr = CappedBuffer(100), CappedBuffer(100)
-    reader.settimeout(0.2)  # nothing more comes and the peer never closes
-    pump_frames(reader, stdout, stderr, lambda _name: None)
-    assert stdout.text() == "early"
-
-
-def test_peer_reset_ends_the_pump(pair: tuple[RecordingSocket, socket.socket]) -> None:
-    reader, writer = pair
-    reader.sendall(b"stdin the peer never reads")  # closing with unread data resets the connection
-    writer.sendall(frame(STDERR, b"bye"))
-    writer.close()
-    _, stderr, _ = pump(reader)  # ECONNRESET after the data: no exception escapes
-    assert stderr.text() == "bye"
-    assert reader.received[-1] == len(frame(STDERR, b"bye"))  # the reset, not an empty read, ended it
-
-
-# raw_socket ------------------------------------------------------------------
+def test_an_impossible_agent_frame_is_refused() -> None:
+    with pytest.raises(ValueError, match="impossible length"):
+        list(protocol.FrameReader().feed(struct.pack(">IB", 0, 1)))
 
 
 class _Wrapper:
