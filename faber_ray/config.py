@@ -89,7 +89,9 @@ class ExecutorConfig(ReportingModel):
 
     # The actor runtime.
     max_concurrent_tasks: Count = Field(10, gt=0, description="Containers running at once, cluster-wide.")
-    worker_pool_size: Count = Field(4, gt=0, description="SandboxWorker actors per node.")
+    worker_pool_size: Count = Field(
+        1, gt=0, description="SandboxWorker actors per node (one batches Ray calls best; more isolate faults)."
+    )
     queue_size: Count = Field(100, gt=0, description="Tasks the Scheduler holds before callers wait.")
     result_cache_size: Count = Field(1000, gt=0, description="Finished results kept for get_result.")
     enable_monitoring: bool = Field(True, description="Workers report usage to the Monitor.")

@@ -33,7 +33,7 @@ def test_defaults_match_the_design() -> None:
     assert config.default_cpu_limit == 30
     assert config.enable_monitoring is True
     assert config.result_cache_size == 1000
-    assert config.worker_pool_size == 4
+    assert config.worker_pool_size == 1
     assert config.queue_size == 100
     assert config.default_max_output == 1 * MiB
     assert config.allow_network is False

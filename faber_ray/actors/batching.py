@@ -4,7 +4,8 @@ Ray does a few thousand actor calls a second; at hundreds of tasks a second
 one call per task per message would be the bottleneck. A ``Batcher`` sends
 what has gathered once it holds ``max_items`` or once ``max_delay`` has passed
 since the first item came in, from a thread of its own, so nothing waits for
-the call and nothing lingers unsent.
+the call and nothing lingers unsent. With ``max_delay=0`` nothing waits at all:
+a batch is whatever gathered while the last one was being sent.
 """
 
 from __future__ import annotations
@@ -28,27 +29,36 @@ class Batcher(Generic[T]):
         self._items: list[T] = []
         self._ready = threading.Condition()
         self._closed = False
-        threading.Thread(target=self._loop, name="batcher", daemon=True).start()
+        self._urgent = False
+        self._thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
+        self._thread.start()
 
-    def add(self, item: T) -> None:
+    def add(self, item: T, *, urgent: bool = False) -> None:
+        """Queue ``item``; ``urgent`` sends what has gathered now, without waiting for more."""
         with self._ready:
             self._items.append(item)
-            if len(self._items) == 1 or len(self._items) >= self._max_items:
+            self._urgent = self._urgent or urgent
+            if len(self._items) == 1 or len(self._items) >= self._max_items or urgent:
                 self._ready.notify()
 
-    def close(self) -> None:
-        """Send what is left and stop."""
+    def close(self, *, wait: bool = False) -> None:
+        """Send what is left and stop; with ``wait``, return once it is sent."""
         with self._ready:
             self._closed = True
             self._ready.notify()
+        if wait:
+            self._thread.join()
 
     def _loop(self) -> None:
         while True:
             with self._ready:
                 self._ready.wait_for(lambda: self._items or self._closed)
-                if self._items and len(self._items) < self._max_items and not self._closed:
-                    # Let a batch fill for a moment; a full one (or close) goes at once.
-                    self._ready.wait_for(lambda: len(self._items) >= self._max_items or self._closed, self._max_delay)
+                if self._items and len(self._items) < self._max_items and not self._closed and not self._urgent:
+                    # Let a batch fill for a moment; a full one, an urgent one (or close) goes at once.
+                    self._ready.wait_for(
+                        lambda: len(self._items) >= self._max_items or self._closed or self._urgent, self._max_delay
+                    )
+                self._urgent = False
                 batch, self._items = self._items[: self._max_items], self._items[self._max_items :]
                 closed = self._closed
             if batch:

@@ -33,9 +33,11 @@ class Monitor:
         self._ledger.remove_node(node_id)
         self._book.forget_node(node_id)
 
-    def admit_many(self, requests: list[tuple[str, int, list[str]]]) -> list[str | None]:
-        """For each ``(execution_id, memory, nodes)`` in order: the node where its memory is now
-        reserved, or None (and None for all after it, so no later task overtakes it)."""
+    def admit_many(self, requests: list[tuple[str, int, list[str]]], releases: list[str] | None = None) -> list[str | None]:
+        """Free ``releases`` first, then for each ``(execution_id, memory, nodes)`` in order: the node
+        where its memory is now reserved, or None (and None for all after it, so no later task overtakes it)."""
+        if releases:
+            self.release_many(releases)
         placed = self._ledger.reserve_many(requests)
         for node in set(placed):
             if node is not None:

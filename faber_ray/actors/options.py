@@ -77,12 +77,12 @@ def control_options(role: str, name: str, node_id: str, *, detached: bool = Fals
 
 
 def worker_options(name: str, node_id: str, slots: int) -> dict[str, Any]:
-    """Options for a SandboxWorker: threaded, one thread per slot plus room for control calls."""
+    """Options for a SandboxWorker: threaded for its calls (tasks run on its own slot threads)."""
     return {
         "name": name,
         "namespace": NAMESPACE,
         "num_cpus": 0,
         "max_restarts": 0,
-        "max_concurrency": slots + 4,
+        "max_concurrency": max(16, slots + 4),
         "scheduling_strategy": _pinned(node_id),
     }

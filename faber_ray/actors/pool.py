@@ -65,7 +65,9 @@ class WorkerPool:
         monitor: Any | None,
         *,
         on_change: Callable[[], None],
+        on_lost: Callable[[str, BaseException], None],
         spawn: Callable[[Coroutine[Any, Any, Any]], Any],
+        scheduler: Any = None,
     ) -> None:
         self.monitor = monitor  # cleared by the Scheduler if the Monitor becomes unreachable
         self.closed = False
@@ -74,7 +76,9 @@ class WorkerPool:
         self._placement = placement
         self._ledger = ledger
         self._on_change = on_change
+        self._on_lost = on_lost
         self._spawn = spawn
+        self._scheduler = scheduler  # where workers send their results
         self._slots = math.ceil(config.max_concurrent_tasks / config.worker_pool_size)
         self._workers: dict[str, Any] = {}
         self._home: dict[str, tuple[str, int]] = {}  # name -> (node, index), started or starting
@@ -87,6 +91,10 @@ class WorkerPool:
 
     def handle(self, name: str) -> Any | None:
         return self._workers.get(name)
+
+    def node_of(self, name: str) -> str:
+        """The node a worker lives (or lived) on; '' once forgotten."""
+        return self._home.get(name, ("", 0))[0]
 
     async def image_anywhere(self, name: str) -> bool:
         """Whether any sandbox node has image ``name``, asking the nodes again when the list is stale."""
@@ -142,15 +150,24 @@ class WorkerPool:
             await asyncio.gather(*starts)
 
     def lost(self, name: str, error: BaseException) -> None:
-        """Forget a dead worker once, and replace it if its node is still alive."""
+        """Forget a dead worker once, hand its tasks back (``on_lost``), and replace it if its node lives."""
         if name not in self._workers:
             return
         log.warning("worker %s lost: %s", name, short_error(error))
         self._workers.pop(name)
-        self._placement.remove_worker(name)
+        self._forget_worker(name)
+        self._on_lost(name, error)
         node, index = self._home[name]
         if not self.closed:
             self._spawn(self._replace(node, index))
+
+    async def _watch(self, name: str, handle: Any) -> None:
+        """One call per worker that ends only with it: if it fails, the worker died (SIGKILL, node loss)."""
+        try:
+            await handle.watch.remote()
+        except RayError as error:
+            if self._workers.get(name) is handle:
+                self.lost(name, error)
 
     async def shutdown(self) -> int:
         """Stop every worker after it removed its containers; returns how many were left to remove."""
@@ -179,12 +196,24 @@ class WorkerPool:
             except RayError:
                 pass
 
+    def _forget_worker(self, name: str) -> None:
+        """Out of the placement; the others' permits grow to keep the cluster's cap in use."""
+        _, changed = self._placement.remove_worker(name)
+        self._tell_permits(changed)
+
+    def _tell_permits(self, changed: dict[str, int]) -> None:
+        for name, permits in changed.items():
+            handle = self._workers.get(name)
+            if handle is not None:
+                handle.set_permits.remote(permits)
+
     def _forget_node(self, node: str) -> None:
         self._images.pop(node, None)
         for name in [name for name, (home, _) in self._home.items() if home == node]:
+            if self._workers.pop(name, None) is not None:
+                self._forget_worker(name)
+                self._on_lost(name, ConnectionError(f"its node {node[:8]} was lost"))
             self._home.pop(name, None)
-            self._workers.pop(name, None)
-            self._placement.remove_worker(name)
         self._ledger.remove_node(node)
         if self.monitor is not None:
             self.monitor.remove_node.remote(node)
@@ -197,7 +226,7 @@ class WorkerPool:
             try:
                 options = worker_options(name, node, self._slots)
                 handle = SandboxWorker.options(**options).remote(  # type: ignore[attr-defined]
-                    self._config, name, self.monitor, self._slots
+                    self._config, name, self.monitor, self._slots, self._scheduler
                 )
                 break
             except ValueError:
@@ -216,7 +245,8 @@ class WorkerPool:
             ray.kill(handle, no_restart=True)
             return
         self._workers[name] = handle
-        self._placement.add_worker(name, node, self._slots)
+        self._tell_permits(self._placement.add_worker(name, node, index))
+        self._spawn(self._watch(name, handle))
         self._images[node] = set(info.get("images", []))
         self._ledger.set_capacity(node, info["memory_capacity"])
         if self.monitor is not None:

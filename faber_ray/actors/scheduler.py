@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 import ray
-from ray.exceptions import RayError, RayTaskError
+from ray.exceptions import RayError
 
 from faber_ray import metrics
 from faber_ray.actors.options import ActorNames
@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 BY_CANCEL = "cancelled by TaskExecutor.cancel"
 BY_SHUTDOWN = "cancelled by TaskExecutor.shutdown"
+#: Releases wait this long for an admission call to carry them before going alone.
+RELEASE_DELAY = 0.005
+#: Results wait this long to be stored together; the slot they used is free already.
+DELIVERY_DELAY = 0.002
 
 
 @ray.remote
@@ -57,7 +61,8 @@ class Scheduler:
         self._book = ExecutionBook()
         self._pool = WorkerPool(
             config, names, self._placement, self._ledger, self._monitor,
-            on_change=self._wake_dispatch, spawn=self._spawn,
+            on_change=self._wake_dispatch, on_lost=self._worker_lost, spawn=self._spawn,
+            scheduler=ray.get_runtime_context().current_actor,
         )
         self._futures: dict[str, asyncio.Future[TaskResult]] = {}
         self._stamps: dict[str, PhaseStamps] = {}
@@ -93,9 +98,11 @@ class Scheduler:
         await self._notify_room()
         for execution_id in self._book.ids(Phase.RUNNING):
             self._book.cancel(execution_id, BY_SHUTDOWN)
-        removed = await self._pool.shutdown()
-        runs = [task for task in self._background if task.get_name().startswith("run-")]
-        await asyncio.gather(*runs, return_exceptions=True)
+        removed = await self._pool.shutdown()  # each worker sends its last results before it answers
+        for execution_id in self._book.ids(Phase.RUNNING):  # a worker that died meanwhile
+            record = self._book.get(execution_id)
+            if record is not None:
+                self._finish(self._cancelled_result(record.item, f"{BY_SHUTDOWN} while it was running"))
         while self._delivery is not None:
             await self._delivery
         await asyncio.sleep(0)  # let the resolved result calls answer before this actor is killed
@@ -227,7 +234,7 @@ class Scheduler:
             if not items:
                 return
             nodes = await self._admit([(item.execution_id, item.memory, plan) for item, plan in zip(items, plans)])
-            dispatched = 0
+            dispatched: dict[str, list[tuple[str, Task, int]]] = {}
             for item, node in zip(items, nodes):
                 if node is None:
                     break  # fits, but not now: wait for a release
@@ -240,9 +247,14 @@ class Scheduler:
                 self._placement.assign(worker, item.execution_id)
                 self._book.start(item.execution_id, worker)
                 self._stamps[item.execution_id].dispatched = time.monotonic()
-                self._spawn(self._run(item, worker, node), name=f"run-{item.execution_id}")
+                dispatched.setdefault(worker, []).append((item.execution_id, item.task, item.attempts))
                 metrics.running_on_node(node, self._placement.running_on(node))
-                dispatched += 1
+            for worker, batch in dispatched.items():  # one call per worker per round
+                handle = self._pool.handle(worker)
+                if handle is None:
+                    self._worker_lost(worker, KeyError(worker))
+                else:
+                    handle.assign.remote(batch)
             if dispatched:
                 await self._notify_room()
             if not dispatched or None in nodes:
@@ -251,8 +263,9 @@ class Scheduler:
 
     async def _admit(self, requests: list[tuple[str, int, list[str]]]) -> list[str | None]:
         if self._monitor is not None:
+            releases, self._releases = self._releases, []  # they ride along: the Monitor frees, then admits
             try:
-                placed: list[str | None] = await self._monitor.admit_many.remote(requests)
+                placed: list[str | None] = await self._monitor.admit_many.remote(requests, releases)
                 return placed
             except RayError as error:
                 log.error("Monitor unreachable (%s); admitting from the local ledger", short_error(error))
@@ -266,7 +279,8 @@ class Scheduler:
             return
         self._releases.append(execution_id)
         if len(self._releases) == 1:
-            asyncio.get_running_loop().call_soon(self._flush_releases)
+            # The next admission carries them; this flush is for when no admission comes soon.
+            asyncio.get_running_loop().call_later(RELEASE_DELAY, self._flush_releases)
 
     def _flush_releases(self) -> None:
         batch, self._releases = self._releases, []
@@ -274,30 +288,39 @@ class Scheduler:
             self._monitor.release_many.remote(batch)
         self._wake_dispatch()  # the Monitor takes calls in order: the next admission sees these releases
 
-    async def _run(self, item: QueuedTask, worker: str, node: str) -> None:
-        execution_id = item.execution_id
-        result: TaskResult | None = None
-        stamps = self._stamps[execution_id]
-        try:
-            handle = self._pool.handle(worker)
-            if handle is None:
-                raise KeyError(worker)  # forgotten since dispatch: its node was lost
-            result, stamps.worker_busy = await handle.run.remote(execution_id, item.task, item.attempts)
-            usage = result.resource_usage
-            stamps.sandbox = usage.startup_time + usage.wall_time
-        except RayTaskError as error:  # the worker's own code failed: not a fault to retry
-            result = self._error_result(item, node, f"the worker failed while running the task: {short_error(error)}")
-        except (RayError, KeyError) as error:
-            self._pool.lost(worker, error)
-            result = self._after_fault(item, worker, node, error)
-        finally:
-            stamps.returned = time.monotonic()
+    async def finished(self, batch: list[tuple[str, str, int, TaskResult, float]]) -> None:
+        """Results a worker sends back in batches: ``(worker, execution id, attempt, result, busy seconds)``."""
+        now = time.monotonic()
+        for worker, execution_id, attempt, result, busy in batch:
+            record = self._book.get(execution_id)
+            if record is None or record.phase is not Phase.RUNNING or record.worker != worker:
+                continue  # its worker was given up for lost and the task retried: this answer is stale
+            if record.item.attempts != attempt:
+                continue
+            stamps = self._stamps[execution_id]
+            stamps.returned, stamps.worker_busy = now, busy
+            stamps.sandbox = result.resource_usage.startup_time + result.resource_usage.wall_time
+            node = self._placement.node_of(worker)
             self._placement.release(execution_id)
             self._release(execution_id)
-            metrics.running_on_node(node, self._placement.running_on(node))
-            self._wake_dispatch()
-        if result is not None:
+            if node is not None:
+                metrics.running_on_node(node, self._placement.running_on(node))
             self._finish(result)
+        self._wake_dispatch()
+
+    def _worker_lost(self, worker: str, error: BaseException) -> None:
+        """The pool gave ``worker`` up: each task it had is retried, or ends saying why."""
+        for execution_id in self._book.running_on(worker):
+            record = self._book.get(execution_id)
+            assert record is not None
+            self._placement.release(execution_id)
+            self._release(execution_id)
+            self._stamps[execution_id].returned = time.monotonic()
+            node = self._pool.node_of(worker)
+            result = self._after_fault(record.item, worker, node, error)
+            if result is not None:
+                self._finish(result)
+        self._wake_dispatch()
 
     def _after_fault(self, item: QueuedTask, worker: str, node: str, error: BaseException) -> TaskResult | None:
         """Retry a task lost to an infrastructure fault, or end it with a result that says why."""
@@ -334,6 +357,7 @@ class Scheduler:
         """Store results, then resolve their refs: whoever holds a result can also find it
         with ``get_result`` and see it counted in ``stats``. One call per batch."""
         try:
+            await asyncio.sleep(DELIVERY_DELAY)  # let a batch gather: this delays refs, never slots
             while self._outbox:
                 batch, self._outbox = self._outbox, []
                 try:
@@ -369,13 +393,16 @@ class Scheduler:
     # Views ---------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        return {"queued": len(self._queue) + self._book.count(Phase.WAITING), "running": self._placement.running}
+        """Running, and queued (here, waiting for room, or held by a worker until a slot frees)."""
+        queued = len(self._queue) + self._book.count(Phase.WAITING) + self._placement.backlog
+        return {"queued": queued, "running": self._placement.running}
 
     def pending(self) -> dict[str, list[str]]:
-        """Execution ids not finished yet: queued (in dispatch order, then those waiting for room) and running."""
+        """Execution ids not finished yet: queued (held by workers, then in dispatch order, then those
+        waiting for room) and running."""
         return {
-            "queued": [*self._queue.ids(), *self._book.ids(Phase.WAITING)],
-            "running": self._book.ids(Phase.RUNNING),
+            "queued": [*self._placement.backlog_ids(), *self._queue.ids(), *self._book.ids(Phase.WAITING)],
+            "running": self._placement.running_ids(),
         }
 
     def cost_breakdown(self) -> dict[str, float]:
@@ -390,10 +417,10 @@ class Scheduler:
                 {"workers": [], "slots": 0, "slots_in_use": 0, "memory_capacity": self._ledger.capacity(worker.node_id)},
             )
             node["workers"].append({
-                "name": worker.name, "slots": worker.slots, "running": len(worker.running),
-                "tasks": sorted(worker.running),
+                "name": worker.name, "slots": worker.permits, "running": len(worker.running),
+                "tasks": sorted(worker.running), "backlog": len(worker.backlog),
             })
-            node["slots"] += worker.slots
+            node["slots"] += worker.permits
             node["slots_in_use"] += len(worker.running)
         return {
             "nodes": nodes, "unavailable_nodes": self._pool.failures(),

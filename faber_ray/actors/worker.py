@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
@@ -19,7 +22,10 @@ from faber_ray.sandbox.reaper import engine_is_local, list_sandboxes, maker_is_g
 from faber_ray.sandbox.runner import SandboxRunner
 from faber_ray.scheduling.usage import UsageReport
 
-__all__ = ["SandboxWorker", "actor_is_alive"]
+__all__ = ["Finished", "SandboxWorker", "actor_is_alive"]
+
+#: (worker, execution id, attempt, result, seconds the worker spent on it)
+Finished = tuple[str, str, int, TaskResult, float]
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +47,29 @@ class SandboxWorker:
     its node, because the containers it starts live on that node's engine.
     """
 
-    def __init__(self, config: ExecutorConfig, name: str, monitor: Any | None = None, slots: int = 1) -> None:
+    def __init__(
+        self, config: ExecutorConfig, name: str, monitor: Any | None = None, slots: int = 1, scheduler: Any = None
+    ) -> None:
         self.name = name
         self.node_id = ray.get_runtime_context().get_node_id()
-        self._runner = SandboxRunner(config, node_id=self.node_id, owner=name, capacity=slots)
+        # Permits can grow up to the whole cap when other workers go, so room is made for that many.
+        capacity = max(slots, config.max_concurrent_tasks)
+        self._runner = SandboxRunner(config, node_id=self.node_id, owner=name, capacity=capacity)
+        # Up to ``permits`` tasks run at once (the Scheduler's share of the cluster-wide cap for this
+        # worker); the rest of what it was given waits here, in order, and starts as a slot frees.
+        self._permits = 0
+        self._running = 0
+        self._waiting: deque[tuple[str, Task, int]] = deque()
+        self._lock = threading.Lock()
+        self._slots = ThreadPoolExecutor(capacity, thread_name_prefix="slot")
+        self._stopped = threading.Event()
+        # Results go back to the Scheduler in batches (whatever finished meanwhile), fire-and-forget;
+        # a lost batch is a lost worker to the Scheduler, which its watch call notices.
+        self._scheduler = scheduler
+        self._results: Batcher[Finished] | None = (
+            Batcher(self._send_results, max_items=256, max_delay=0.01) if scheduler is not None else None
+        )
+        self._last_send: Any = None
         self._monitor = monitor if config.enable_monitoring else None
         # Usage reports go to the Monitor in batches, fire-and-forget.
         self._reports: Batcher[UsageReport] | None = (
@@ -102,9 +127,62 @@ class SandboxWorker:
             )
         return result, time.monotonic() - began
 
+    def set_permits(self, permits: int) -> None:
+        """How many tasks this worker may run at once (its share of max_concurrent_tasks)."""
+        with self._lock:
+            self._permits = permits
+        self._start_waiting()
+
+    def assign(self, items: list[tuple[str, Task, int]]) -> None:
+        """Take tasks, in order; they start as permits allow and their results come back in batches."""
+        with self._lock:
+            self._waiting.extend(items)
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        with self._lock:
+            ready = []
+            while self._waiting and self._running < self._permits:
+                ready.append(self._waiting.popleft())
+                self._running += 1
+        for item in ready:
+            self._slots.submit(self._run_and_send, *item)
+
+    def _run_and_send(self, execution_id: str, task: Task, attempt: int, counted: bool = True) -> None:
+        try:
+            result, busy = self.run(execution_id, task, attempt)
+            assert self._results is not None
+            with self._lock:
+                # With more work waiting here, the slots stay busy and the result may wait for company;
+                # without, the Scheduler needs it (and the room it frees) at once.
+                urgent = not self._waiting
+            self._results.add((self.name, execution_id, attempt, result, busy), urgent=urgent)
+        finally:
+            if counted:
+                with self._lock:
+                    self._running -= 1
+                self._start_waiting()
+
+    def _send_results(self, batch: list[Finished]) -> None:
+        self._last_send = self._scheduler.finished.remote(batch)
+
+    def watch(self) -> None:
+        """Returns only at shutdown: the Scheduler's one long call, which fails the moment this worker dies."""
+        self._stopped.wait()
+
     def cancel(self, execution_id: str, reason: str = "cancelled by TaskExecutor.cancel") -> bool:
-        """Cancel a task handed to this worker, whether or not its command has started."""
-        return self._runner.cancel(execution_id, before_start=True, reason=reason)
+        """Cancel a task handed to this worker, whether or not its command has started.
+
+        One still waiting here ends at once (CANCELLED, nothing started), without waiting for a permit.
+        """
+        with self._lock:
+            waiting = next((item for item in self._waiting if item[0] == execution_id), None)
+            if waiting is not None:
+                self._waiting.remove(waiting)
+        cancelled = self._runner.cancel(execution_id, before_start=True, reason=reason)
+        if waiting is not None:
+            threading.Thread(target=self._run_and_send, args=(*waiting, False), daemon=True).start()
+        return cancelled
 
     def running(self) -> list[str]:
         return self._runner.running()
@@ -148,5 +226,10 @@ class SandboxWorker:
             self._runner.cancel(execution_id, reason="cancelled by TaskExecutor.shutdown")
         self._runner.wait_idle(grace)
         self._runner.close()
+        if self._results is not None:
+            self._results.close(wait=True)
+            if self._last_send is not None:  # calls arrive in order: once the last has, every result has
+                ray.wait([self._last_send], timeout=grace)
         reap_sandboxes(self._runner.client, only=mine)
+        self._stopped.set()
         return present

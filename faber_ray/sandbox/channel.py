@@ -1,4 +1,4 @@
-"""The framed link to one container's agent, over the container's attach socket.
+"""The framed link to one container's agent: its unix socket, or the container's attach stream.
 
 The runner thread that owns a container reads and writes its socket itself,
 so a task costs no thread hand-offs. ``wake()`` (from any thread, e.g. a
@@ -32,8 +32,10 @@ class ChannelClosed(SandboxError):
 class AgentChannel:
     """Send frames to the agent; receive its frames one at a time, with a timeout."""
 
-    def __init__(self, sock: socket.socket, name: str) -> None:
+    def __init__(self, sock: socket.socket, name: str, *, framed: bool = True) -> None:
+        """``framed``: the socket is Docker's attach stream (8-byte headers around each chunk)."""
         self.name = name
+        self._framed = framed
         self._sock = sock
         self._demux = DockerDemux()
         self._frames = FrameReader()
@@ -89,6 +91,9 @@ class AgentChannel:
         if not data:
             self.closed = True
             raise ChannelClosed(f"the sandbox {self.name} has stopped ({reason})")
+        if not self._framed:
+            self._ready.extend(self._frames.feed(data))
+            return
         for stream, piece in self._demux.feed(data):
             if stream == _STDOUT:
                 self._ready.extend(self._frames.feed(piece))

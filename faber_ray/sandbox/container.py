@@ -18,6 +18,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import SandboxError
 from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup
 from faber_ray.sandbox.channel import AgentChannel, ChannelClosed
+from faber_ray.sandbox.listener import ChannelListener
 from faber_ray.sandbox.protocol import PROTOCOL_VERSION, AgentMessage, HostMessage, frame
 from faber_ray.sandbox.spec import SandboxProfile, container_spec, gvisor_host_tasks
 from faber_ray.sandbox.streams import raw_socket
@@ -70,6 +71,7 @@ class SandboxContainer:
         self._steps = 0
         self._stub_requested = False
         self._resetting = False
+        self._listener: ChannelListener | None = None
 
     @classmethod
     def start(
@@ -86,16 +88,32 @@ class SandboxContainer:
     ) -> SandboxContainer:
         """Create, attach, start; ask for the first stub at once, so it is forked while we wait."""
         created_at = time.monotonic()
-        spec = container_spec(
-            profile, config, agent=agent, labels=labels, memory=memory, max_processes=max_processes,
-            cgroup_parent=cgroup_parent,
-        )
-        host_config = client.api.create_host_config(**spec.host)
-        container_id = str(client.api.create_container(profile.image, host_config=host_config, **spec.container)["Id"])
+        gvisor = config.runtime == "runsc"
+        # gVisor cannot connect to a host socket: there the attach stream carries the channel.
+        listener = None if gvisor else ChannelListener(agent.parent / "channels")
         try:
-            params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
-            channel = AgentChannel(raw_socket(client.api.attach_socket(container_id, params=params)), container_id[:12])
-            client.api.start(container_id)
+            spec = container_spec(
+                profile, config, agent=agent, labels=labels, memory=memory, max_processes=max_processes,
+                cgroup_parent=cgroup_parent, channel=listener.path if listener else None,
+            )
+            host_config = client.api.create_host_config(**spec.host)
+            container_id = str(
+                client.api.create_container(profile.image, host_config=host_config, **spec.container)["Id"]
+            )
+        except BaseException:
+            if listener is not None:
+                listener.remove()
+            raise
+        try:
+            name = container_id[:12]
+            if listener is None:
+                params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+                channel = AgentChannel(raw_socket(client.api.attach_socket(container_id, params=params)), name)
+                client.api.start(container_id)
+            else:
+                client.api.start(container_id)
+                starting = lambda: _running(client, container_id)  # noqa: E731
+                channel = AgentChannel(listener.accept(START_TIMEOUT, starting), name, framed=False)
             channel.send(frame(HostMessage.PREPARE))
             if cgroup_parent:
                 relative = f"{cgroup_parent.strip('/')}/{container_id}"
@@ -104,13 +122,15 @@ class SandboxContainer:
                 pid = int(client.api.inspect_container(container_id)["State"]["Pid"])
                 cgroup = ContainerCgroup.of_process(pid)
             container = cls(
-                client, container_id, profile, channel, cgroup,
-                shared_cgroup=config.runtime == "runsc", created_at=created_at,
+                client, container_id, profile, channel, cgroup, shared_cgroup=gvisor, created_at=created_at,
             )
+            container._listener = listener
             container._stub_requested = True
             container._expect_ready()
         except BaseException:
             _remove(client, container_id)
+            if listener is not None:
+                listener.remove()
             raise
         return container
 
@@ -151,8 +171,11 @@ class SandboxContainer:
         ns_pid = int.from_bytes(payload[:4], "big")
         if self.shared_cgroup:
             return ns_pid  # gVisor: the process lives inside the Sentry, the host never moves it
-        for pid in self.cgroup.processes():
-            if pid != self._agent_pid and _ns_pid(pid) == ns_pid:
+        others = [pid for pid in self.cgroup.processes() if pid != self._agent_pid]
+        if self._agent_pid is not None and len(others) == 1:
+            return others[0]  # the agent and the stub are all there is between tasks: no need to ask which
+        for pid in others:
+            if _ns_pid(pid) == ns_pid:
                 return pid
             if self._agent_pid is None and _ns_pid(pid) == 1:
                 self._agent_pid = pid
@@ -196,12 +219,21 @@ class SandboxContainer:
         """Stop and remove the container (and any volume), whatever state it is in."""
         self.channel.close()
         _remove(self.client, self.id)
+        if self._listener is not None:
+            self._listener.remove()
         if self.shared_cgroup:  # its own parent cgroup (see SandboxRunner): empty now
             for path in self.cgroup.paths.values():
                 try:
                     path.parent.rmdir()
                 except OSError:
                     pass  # still busy a moment: the reaper removes it later
+
+
+def _running(client: docker.DockerClient, container_id: str) -> bool:
+    try:
+        return bool(client.api.inspect_container(container_id)["State"]["Running"])
+    except docker.errors.DockerException:
+        return False
 
 
 def _remove(client: docker.DockerClient, container_id: str) -> None:

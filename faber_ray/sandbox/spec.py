@@ -17,6 +17,7 @@ import docker.types
 
 from faber_ray.config import ExecutorConfig
 from faber_ray.sandbox.agent import AGENT_MOUNT
+from faber_ray.sandbox.listener import CHANNEL_MOUNT
 from faber_ray.sandbox.seccomp import profile_json
 
 __all__ = [
@@ -84,6 +85,7 @@ def container_spec(
     memory: int,
     max_processes: int,
     cgroup_parent: str | None = None,
+    channel: Path | None = None,
 ) -> ContainerSpec:
     """The locked-down container: no network unless asked and allowed, a read-only root with
     size-limited tmpfs mounts (image volumes included, so no volume ever reaches the host's disk),
@@ -93,11 +95,14 @@ def container_spec(
     gvisor = config.runtime == "runsc"
     # Under gVisor there is no /dev/mqueue, and the agent's reset is not used (see warm mode).
     writable = (*scratch, "/dev/shm") if gvisor else (*scratch, "/dev/shm", "/dev/mqueue")
+    mounts = [docker.types.Mount(AGENT_MOUNT, str(agent), type="bind", read_only=True)]
+    if channel is not None:
+        mounts.append(docker.types.Mount(CHANNEL_MOUNT, str(channel), type="bind"))
     host = {
         "network_mode": "bridge" if profile.network else "none",
         "read_only": True,
         "tmpfs": {path: options for path in scratch},
-        "mounts": [docker.types.Mount(AGENT_MOUNT, str(agent), type="bind", read_only=True)],
+        "mounts": mounts,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges", f"seccomp={profile_json()}"],
         "pids_limit": gvisor_host_tasks(max_processes) if gvisor else max_processes + AGENT_PROCESSES,
@@ -120,12 +125,12 @@ def container_spec(
     }
     container = {
         "entrypoint": [AGENT_MOUNT],
-        "command": list(writable),
+        "command": (["-s", CHANNEL_MOUNT] if channel is not None else []) + list(writable),
         "user": config.sandbox_user,
         "working_dir": config.work_dir,
         "environment": {"HOME": config.work_dir},
         "hostname": "sandbox",
-        "stdin_open": True,
+        "stdin_open": channel is None,  # without the socket, stdin is the channel in
         "tty": False,
         "network_disabled": not profile.network,
         "labels": labels,

@@ -109,5 +109,12 @@ class ExecutionBook:
         """Ids in ``phase``, in the order they were accepted."""
         return [execution_id for execution_id, record in self._records.items() if record.phase is phase]
 
+    def running_on(self, worker: str) -> list[str]:
+        """Ids a worker runs now, in the order they were accepted."""
+        return [
+            execution_id for execution_id, record in self._records.items()
+            if record.phase is Phase.RUNNING and record.worker == worker
+        ]
+
     def count(self, phase: Phase) -> int:
         return sum(1 for record in self._records.values() if record.phase is phase)

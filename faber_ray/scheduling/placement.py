@@ -1,31 +1,58 @@
-"""Which worker gets the next task.
+"""Which worker gets the next task, and how many each may run.
 
-Workers have a fixed number of slots; the cluster as a whole never runs more
-than ``max_concurrent`` tasks. Among free slots the policy spreads load: the
-node running the fewest tasks first, then its least busy worker.
+The cluster never runs more than ``max_concurrent`` tasks at once. That cap
+is split into *permits*, one per task that may run, spread over every worker
+of the cluster (round robin over nodes, so no node is favoured); a worker
+runs at most its permits. Because the cap lives in the permits, a worker may
+also hold a *backlog* of up to as many tasks again, which it starts the
+moment a slot frees up: the Scheduler can then hand out several tasks per
+call, and a worker never waits for a Ray round trip between two tasks.
+
+A worker starts its tasks in the order it got them, so the ones running are
+always the first ``permits`` of its list; the rest are its backlog. Among
+workers with room the policy spreads load: the node with the fewest tasks
+first, then its least busy worker.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Placement", "WorkerState"]
+__all__ = ["BACKLOG", "Placement", "WorkerState"]
+
+#: Tasks a worker may hold beyond the ones it runs, per permit.
+BACKLOG = 2
 
 
 @dataclass
 class WorkerState:
     name: str
     node_id: str
-    slots: int
-    running: set[str] = field(default_factory=set)
+    index: int = 0
+    permits: int = 0
+    assigned: dict[str, None] = field(default_factory=dict)  # in the order the worker got them
 
     @property
     def free(self) -> int:
-        return self.slots - len(self.running)
+        """Room for more tasks. A worker whose permits are all busy takes more only once a permit's
+        worth of room has opened, so that tasks go to it several per call rather than one by one."""
+        room = self.permits * (1 + BACKLOG) - len(self.assigned)
+        if len(self.assigned) >= self.permits and room < self.permits:
+            return 0
+        return room
+
+    @property
+    def running(self) -> list[str]:
+        """What it runs now: the first ``permits`` of what it holds."""
+        return list(self.assigned)[: self.permits]
+
+    @property
+    def backlog(self) -> list[str]:
+        return list(self.assigned)[self.permits :]
 
 
 class Placement:
-    """The slot book of every worker, keyed by worker name."""
+    """The permit book of every worker, keyed by worker name."""
 
     def __init__(self, max_concurrent: int) -> None:
         self.max_concurrent = max_concurrent
@@ -34,17 +61,31 @@ class Placement:
 
     # Workers -------------------------------------------------------------------
 
-    def add_worker(self, name: str, node_id: str, slots: int) -> None:
-        self._workers[name] = WorkerState(name, node_id, slots)
+    def add_worker(self, name: str, node_id: str, index: int = 0) -> dict[str, int]:
+        """Add a worker; returns the workers whose permits changed (tell them), with the new count."""
+        self._workers[name] = WorkerState(name, node_id, index)
+        return self._rebalance()
 
-    def remove_worker(self, name: str) -> set[str]:
-        """Forget a worker; returns the executions it was running."""
+    def remove_worker(self, name: str) -> tuple[list[str], dict[str, int]]:
+        """Forget a worker: the executions it held, and the permits that changed for the others."""
         state = self._workers.pop(name, None)
         if state is None:
-            return set()
-        for execution_id in state.running:
+            return [], {}
+        for execution_id in state.assigned:
             self._where.pop(execution_id, None)
-        return state.running
+        return list(state.assigned), self._rebalance()
+
+    def _rebalance(self) -> dict[str, int]:
+        """Spread ``max_concurrent`` permits: each worker in turn, the nth worker of every node first."""
+        order = sorted(self._workers.values(), key=lambda state: (state.index, state.node_id, state.name))
+        count = len(order)
+        changed = {}
+        for position, state in enumerate(order):
+            permits = self.max_concurrent // count + (1 if position < self.max_concurrent % count else 0)
+            if permits != state.permits:
+                state.permits = permits
+                changed[state.name] = permits
+        return changed
 
     def workers(self) -> list[WorkerState]:
         return list(self._workers.values())
@@ -55,42 +96,54 @@ class Placement:
     def nodes(self) -> set[str]:
         return {w.node_id for w in self._workers.values()}
 
+    def node_of(self, worker: str) -> str | None:
+        state = self._workers.get(worker)
+        return state.node_id if state else None
+
     def has_worker(self, name: str) -> bool:
         return name in self._workers
 
-    # Slots ---------------------------------------------------------------------
+    # Tasks ---------------------------------------------------------------------
 
     @property
     def running(self) -> int:
-        return len(self._where)
+        """Tasks running now, cluster-wide (never above ``max_concurrent``)."""
+        return sum(min(w.permits, len(w.assigned)) for w in self._workers.values())
+
+    @property
+    def backlog(self) -> int:
+        return sum(max(0, len(w.assigned) - w.permits) for w in self._workers.values())
+
+    def running_ids(self) -> list[str]:
+        return [execution_id for w in self._workers.values() for execution_id in w.running]
+
+    def backlog_ids(self) -> list[str]:
+        return [execution_id for w in self._workers.values() for execution_id in w.backlog]
 
     def running_on(self, node_id: str) -> int:
-        return sum(len(w.running) for w in self._workers.values() if w.node_id == node_id)
+        return sum(min(w.permits, len(w.assigned)) for w in self._workers.values() if w.node_id == node_id)
+
+    def _held_on(self, node_id: str) -> int:
+        return sum(len(w.assigned) for w in self._workers.values() if w.node_id == node_id)
 
     def preferred_nodes(self) -> list[str]:
-        """Nodes with a free slot, least loaded first; empty when the cluster-wide cap is reached."""
-        if self.running >= self.max_concurrent:
-            return []
-        load: dict[str, int] = {}
-        for worker in self._workers.values():
-            if worker.free > 0:
-                load[worker.node_id] = self.running_on(worker.node_id)
+        """Nodes with room, least loaded first."""
+        load = {w.node_id: self._held_on(w.node_id) for w in self._workers.values() if w.free > 0}
         return sorted(load, key=lambda node: (load[node], node))
 
     def plan(self, count: int) -> list[list[str]]:
         """Node preferences for the next ``count`` tasks, as if each lands on its first choice.
 
         One admission request can then cover a whole dispatch round: the list stops
-        where the cluster-wide cap or the free slots run out.
+        where the room (permits and backlog) runs out.
         """
         load: dict[str, int] = {}
         free: dict[str, int] = {}
         for worker in self._workers.values():
-            load[worker.node_id] = load.get(worker.node_id, 0) + len(worker.running)
-            free[worker.node_id] = free.get(worker.node_id, 0) + worker.free
+            load[worker.node_id] = load.get(worker.node_id, 0) + len(worker.assigned)
+            free[worker.node_id] = free.get(worker.node_id, 0) + max(0, worker.free)
         plans: list[list[str]] = []
-        room = self.max_concurrent - self.running
-        while len(plans) < min(count, room):
+        while len(plans) < count:
             nodes = sorted((node for node in free if free[node] > 0), key=lambda node: (load[node], node))
             if not nodes:
                 break
@@ -100,24 +153,24 @@ class Placement:
         return plans
 
     def worker_for(self, node_id: str) -> str | None:
-        """The least busy worker of ``node_id`` with a free slot."""
+        """The least busy worker of ``node_id`` with room."""
         free = [w for w in self._workers.values() if w.node_id == node_id and w.free > 0]
         if not free:
             return None
-        return min(free, key=lambda w: (len(w.running), w.name)).name
+        return min(free, key=lambda w: (len(w.assigned) / w.permits, w.name)).name
 
     def assign(self, worker: str, execution_id: str) -> None:
         state = self._workers[worker]
         if state.free <= 0:
-            raise RuntimeError(f"worker {worker} has no free slot")
-        state.running.add(execution_id)
+            raise RuntimeError(f"worker {worker} has no room")
+        state.assigned[execution_id] = None
         self._where[execution_id] = worker
 
     def release(self, execution_id: str) -> str | None:
-        """Free the slot of ``execution_id``; returns the worker it was on."""
+        """Forget ``execution_id`` (it ended); returns the worker it was on."""
         worker = self._where.pop(execution_id, None)
         if worker is not None and worker in self._workers:
-            self._workers[worker].running.discard(execution_id)
+            self._workers[worker].assigned.pop(execution_id, None)
         return worker
 
     def worker_of(self, execution_id: str) -> str | None:

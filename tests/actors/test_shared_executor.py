@@ -91,7 +91,7 @@ def test_start_batch_stats_cluster_stop(
         ray.get(handle.execute.remote(None))  # a sentence, not a TypeError from inside the executor
     assert main(["cluster", "--address", address]) == 0
     view = capsys.readouterr().out
-    assert view.startswith("3 node(s)") and view.count("worker-") >= 12
+    assert view.startswith("3 node(s)") and view.count("worker-") >= 3
     assert "at most 10 running at once cluster-wide (max_concurrent_tasks)" in view.splitlines()[0]
 
     assert main(["stop", "--address", address]) == 0

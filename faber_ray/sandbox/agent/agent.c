@@ -21,7 +21,12 @@
  * no /proc/1/mem). It exits when its channel to the host closes, which ends
  * the container, so nothing outlives its owner.
  *
- * Usage: agent WORKDIR [OTHER-WRITABLE-DIR ...]
+ * The channel is the container's stdin and stdout (Docker's attach stream), or,
+ * with -s, a unix socket the host listens on for this one connection: that
+ * skips the engine on every message. The host stops listening once the agent
+ * is connected, so nothing else in the container can ever connect.
+ *
+ * Usage: agent [-s SOCKET] WORKDIR [OTHER-WRITABLE-DIR ...]
  */
 #include "agent.h"
 
@@ -35,6 +40,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +95,9 @@ uint64_t get_u64(const uint8_t *p) { return (uint64_t)get_u32(p) << 32 | get_u32
 
 /* Frames ------------------------------------------------------------------- */
 
+/* The channel to the host: stdin and stdout (the attach stream), or one unix socket. */
+static int channel_in = 0, channel_out = 1;
+
 int write_all(int fd, const void *data, size_t n)
 {
     const uint8_t *p = data;
@@ -110,7 +120,7 @@ void send_frame(uint8_t type, const void *payload, size_t n)
     buf_u32(&out, (uint32_t)(n + 1));
     buf_u8(&out, type);
     buf_put(&out, payload, n);
-    if (write_all(1, out.data, out.len) < 0)
+    if (write_all(channel_out, out.data, out.len) < 0)
         _exit(0); /* the host is gone: so is the container */
 }
 
@@ -445,10 +455,28 @@ static void handle(uint8_t type, const uint8_t *payload, size_t n)
     }
 }
 
+/* With -s PATH the channel is a unix socket the host listens on (and closes once we are in). */
+static void connect_channel(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (fd < 0 || strlen(path) >= sizeof address.sun_path)
+        _exit(2);
+    strcpy(address.sun_path, path);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) < 0)
+        _exit(2); /* nobody listens: the host gave up on this container */
+    channel_in = channel_out = fd;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "-s")) {
+        connect_channel(argv[2]);
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 2)
-        fatal("usage: agent WORKDIR [WRITABLE-DIR ...]");
+        fatal("usage: agent [-s SOCKET] WORKDIR [WRITABLE-DIR ...]");
     wipe_dirs = argv + 1;
     wipe_count = argc - 1;
     prctl(PR_SET_DUMPABLE, 0); /* no ptrace, no /proc/1/{fd,mem,environ} for the task */
@@ -474,7 +502,7 @@ int main(int argc, char **argv)
         int count = 0, at_in = -1, at_sig, at_out = -1, at_err = -1, at_status = -1, at_ctl = -1;
         /* Back-pressure: while the stub is behind, stop reading what would be forwarded. */
         if (task.forward.len - task.forward.off < (2u << 20))
-            fds[at_in = count++] = (struct pollfd){0, POLLIN, 0};
+            fds[at_in = count++] = (struct pollfd){channel_in, POLLIN, 0};
         fds[at_sig = count++] = (struct pollfd){sigfd, POLLIN, 0};
         if (task.out >= 0)
             fds[at_out = count++] = (struct pollfd){task.out, POLLIN, 0};
@@ -535,7 +563,7 @@ int main(int argc, char **argv)
             reap();
         }
         if (at_in >= 0 && fds[at_in].revents) {
-            ssize_t n = read(0, chunk, sizeof chunk);
+            ssize_t n = read(channel_in, chunk, sizeof chunk);
             if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
                 _exit(0); /* the channel closed: the owner is gone, and so is this container */
             if (n > 0)

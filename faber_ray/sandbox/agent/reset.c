@@ -78,8 +78,8 @@ static int fail(char *msg, size_t len, const char *what, const char *path, int e
     return -1;
 }
 
-/* Remove everything below `root`, leaving `root` itself. */
-static int empty_dir(const char *root, char *msg, size_t msglen)
+/* Remove everything below `root`, leaving `root` itself; *removed counts what went. */
+static int empty_dir(const char *root, char *msg, size_t msglen, int *removed)
 {
     int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (root_fd < 0)
@@ -96,6 +96,7 @@ static int empty_dir(const char *root, char *msg, size_t msglen)
                 return fail(msg, msglen, "cannot remove a directory in", root, errno);
             continue;
         }
+        (*removed)++;
         if (unlinkat(top->fd, name, 0) == 0)
             continue;
         if (errno != EISDIR && errno != EPERM)
@@ -121,14 +122,15 @@ static int empty_dir(const char *root, char *msg, size_t msglen)
     return 0;
 }
 
-/* Check that `root` is empty and, for a tmpfs, that all its space and inodes are free again. */
-static int check_empty(const char *root, char *msg, size_t msglen)
+/* Check that `root` is empty and, for a tmpfs, that all its space is free again.
+ * (`listed`: nothing was there to remove, so only the space needs checking.) */
+static int check_empty(const char *root, char *msg, size_t msglen, int listed)
 {
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return fail(msg, msglen, "cannot open", root, errno);
     struct level l = {.fd = fd, .rescanned = 1};
-    const char *left = next_entry(&l);
+    const char *left = listed ? NULL : next_entry(&l);
     struct statfs fs;
     int rc = fstatfs(fd, &fs);
     close(fd);
@@ -201,18 +203,20 @@ int reset_sandbox(char *const *dirs, int ndirs, char *msg, size_t msglen)
         snprintf(msg, msglen, "processes of the last task are still running");
         return -1;
     }
-    for (int i = 0; i < ndirs; i++)
-        if (empty_dir(dirs[i], msg, msglen) < 0 || check_empty(dirs[i], msg, msglen) < 0)
+    for (int i = 0; i < ndirs; i++) {
+        int removed = 0;
+        if (empty_dir(dirs[i], msg, msglen, &removed) < 0 || check_empty(dirs[i], msg, msglen, removed == 0) < 0)
             return -1;
+    }
     static const char *kinds[] = {"shm", "msg", "sem"};
     for (int i = 0; i < 3; i++) {
         int listed;
-        remove_ipc(kinds[i], &listed);
+        int found = remove_ipc(kinds[i], &listed);
         if (!listed) {
             snprintf(msg, msglen, "cannot list SysV IPC (/proc/sysvipc/%s)", kinds[i]);
             return -1;
         }
-        if (remove_ipc(kinds[i], &listed) > 0) {
+        if (found > 0 && remove_ipc(kinds[i], &listed) > 0) {
             snprintf(msg, msglen, "SysV IPC (%s) is left after removal", kinds[i]);
             return -1;
         }
