@@ -145,6 +145,11 @@ class ExecutorConfig(ReportingModel):
         64 * MiB, gt=0, description="All files of one task together: their paths and their contents."
     )
     max_env_bytes: ByteCount = Field(64 * 1024, gt=0)
+    max_steps: Count = Field(256, gt=0, description="Steps one task may have.")
+
+    # Files back out of the sandbox (collect).
+    max_collected_files: Count = Field(100, gt=0, description="Files one task's collect may return.")
+    max_collected_bytes: ByteCount = Field(16 * MiB, gt=0, description="Bytes one task's collect may return.")
 
     def __init__(self, /, **values: Any) -> None:
         # Only for type checkers, which do not see the defaults given to Field()

@@ -14,22 +14,23 @@ rustc and the Go toolchain need several times the memory, processes and time
 of an ordinary run. ``run_limits`` leave everything to the executor's defaults
 unless a language's runtime needs more.
 
-The multi-step task of a language (compile, then run, in one sandbox) is
-built by ``task(...)``, which comes with the ``Step`` model; see the end of
-this module.
+``task(...)`` builds a language's multi-step task (compile, then run, in one
+sandbox), and ``task_from_spec`` the same from its JSON form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from faber_ray.errors import TaskValidationError
-from faber_ray.models import ResourceLimits
+from faber_ray.models import ResourceLimits, Step, Task
 from faber_ray.sandbox.recipes import GCC, GO, JAVA, NODE, PYTHON, RUST
+from faber_ray.steps import merge_limits
 
-__all__ = ["LANGUAGES", "Language", "language"]
+__all__ = ["LANGUAGES", "SPEC_KEYS", "Language", "language", "task", "task_from_spec"]
 
 MiB = 1024**2
 
@@ -135,6 +136,66 @@ def language(name: str) -> Language:
         ) from None
 
 
-# task(language, source, ...) -> Task: a compile step then a run step in one
-# sandbox, with compile_limits on the first and run_limits on the second. It
-# belongs here, beside the table, and needs the Step model (not written yet).
+_language = language  # task() takes a parameter of that name, as its contract says
+
+
+def task(
+    language: str,
+    source: str | bytes,
+    *,
+    stdin: str | bytes | None = None,
+    inputs: Sequence[str | bytes] | None = None,
+    files: Mapping[str, str | bytes] | None = None,
+    limits: ResourceLimits | None = None,
+    compile_limits: ResourceLimits | None = None,
+    collect: list[str] | None = None,
+) -> Task:
+    """A task that compiles ``source`` (if the language needs it) and runs it in one sandbox.
+
+    The compile step gets ``compile_limits`` over the language's defaults; a failed
+    compile stops the task. Then one run step with ``stdin``, or, with ``inputs``,
+    one run step per input, each with ``continue_on_failure=True``: one compiled
+    program judged against many tests, every test run whatever the others did.
+    """
+    lang = _language(language)
+    if inputs is not None and stdin is not None:
+        raise TaskValidationError("give stdin or inputs, not both", field="inputs")
+    run_limits = merge_limits(lang.run_limits, limits)
+    steps: list[Step] = []
+    if lang.compile is not None:
+        compiling = merge_limits(lang.compile_limits, compile_limits)
+        steps.append(Step(command=lang.compile[0], args=list(lang.compile[1:]), limits=compiling))
+    run = {"command": lang.run[0], "args": list(lang.run[1:]), "limits": run_limits}
+    if inputs is None:
+        steps.append(Step(**run, stdin=stdin))
+    else:
+        steps += [Step(**run, stdin=given, continue_on_failure=True) for given in inputs]
+    return Task(
+        steps=steps, files={**(files or {}), lang.source_file: source}, image=lang.image, collect=collect,
+    )
+
+
+#: The keys of a language task in JSON (a `faber-ray batch` line, an HTTP request).
+SPEC_KEYS = frozenset({"language", "source", "stdin", "inputs", "files", "limits", "compile_limits", "collect"})
+
+
+def task_from_spec(spec: Mapping[str, Any]) -> Task:
+    """``{"language": "cpp", "source": "...", "inputs": [...]}`` as a Task; unknown keys are refused."""
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        raise TaskValidationError(f"a language task takes {', '.join(sorted(SPEC_KEYS))}", field=unknown[0])
+    if not isinstance(spec.get("source"), (str, bytes)):
+        raise TaskValidationError("source must be the program's text", field="source")
+    if not isinstance(spec.get("language"), str):
+        raise TaskValidationError("language must be a language's name", field="language")
+    inputs = spec.get("inputs")
+    if inputs is not None and not (isinstance(inputs, list) and all(isinstance(i, str) for i in inputs)):
+        raise TaskValidationError("inputs must be a list of strings (one stdin per run)", field="inputs")
+    limit_fields = {
+        name: ResourceLimits.model_validate(spec[name]) if spec.get(name) is not None else None
+        for name in ("limits", "compile_limits")
+    }
+    return task(
+        spec["language"], spec["source"], stdin=spec.get("stdin"), inputs=inputs, files=spec.get("files"),
+        collect=spec.get("collect"), **limit_fields,
+    )

@@ -23,6 +23,8 @@ __all__ = [
     "ExecutionStatistics",
     "ResourceLimits",
     "ResourceUsage",
+    "Step",
+    "StepResult",
     "Task",
     "TaskResult",
     "TaskStatus",
@@ -99,15 +101,32 @@ class ResourceLimits(ReportingModel, _Model):
     disk: ByteCount | None = Field(default=None, description="Bytes of writable space.")
 
 
-class Task(ReportingModel, _Model):
-    """One command to run in its own sandbox.
-
-    Building one with a wrong type (``Task(command="echo", args="hi")``) raises
-    ``TaskValidationError`` naming the field; the rules about values are checked
-    by :func:`faber_ray.validate_batch` and the executor.
-    """
+class Step(ReportingModel, _Model):
+    """One command of a task with steps: its own stdin, env and limits, in the task's shared workspace."""
 
     command: str
+    args: list[str] | None = None
+    env: dict[str, str] | None = Field(default=None, description="Merged over the task's env.")
+    stdin: str | bytes | None = None
+    limits: ResourceLimits | None = Field(
+        default=None, description="Missing fields fall back to the task's limits, then the config's defaults."
+    )
+    continue_on_failure: bool = Field(default=False, description="Run the next step even if this one fails.")
+
+    def argv(self) -> list[str]:
+        return [self.command, *(self.args or [])]
+
+
+class Task(ReportingModel, _Model):
+    """One command, or a list of steps, to run in one sandbox of its own.
+
+    Building one with a wrong type (``Task(command="echo", args="hi")``) raises
+    ``TaskValidationError`` naming the field; the rules about values (a task has
+    ``command`` or ``steps``, never both) are checked by
+    :func:`faber_ray.validate_batch` and the executor.
+    """
+
+    command: str | None = None
     args: list[str] | None = None
     env: dict[str, str] | None = None
     files: dict[str, str | bytes] | None = None
@@ -115,10 +134,16 @@ class Task(ReportingModel, _Model):
     image: str | None = None
     limits: ResourceLimits | None = None
     network: bool = False
+    steps: list[Step] | None = Field(default=None, description="Commands run in order in one sandbox.")
+    collect: list[str] | None = Field(
+        default=None, description="Glob patterns (** allowed) of files to return, relative to the working directory."
+    )
 
     def argv(self) -> list[str]:
-        """The full command line: ``command`` followed by ``args``."""
-        return [self.command, *(self.args or [])]
+        """The full command line: ``command`` followed by ``args`` (the first step's, for a task with steps)."""
+        if self.command is None and self.steps:
+            return self.steps[0].argv()
+        return [self.command or "", *(self.args or [])]
 
 
 class ResourceUsage(_Model):
@@ -135,8 +160,26 @@ class ResourceUsage(_Model):
     stderr_bytes: int = Field(default=0, description="Bytes the task wrote to stderr, kept or not.")
 
 
+class StepResult(_Model):
+    """How one step of a task with steps went."""
+
+    status: TaskStatus
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    resource_usage: ResourceUsage = Field(default_factory=ResourceUsage)
+    resource_limits_exceeded: list[str] = Field(default_factory=list)
+
+
 class TaskResult(_Model):
-    """Everything known about one execution."""
+    """Everything known about one execution. In JSON, ``files`` hold base64."""
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, ser_json_bytes="base64", val_json_bytes="base64"
+    )
 
     execution_id: str
     status: TaskStatus
@@ -153,6 +196,11 @@ class TaskResult(_Model):
     attempts: int = Field(default=1, description="Runs it took, counting infrastructure retries.")
     sandbox: Literal["warm", "fresh"] = Field(
         default="fresh", description="How it ran: in a reused (warm) container, or in one made for it alone."
+    )
+    steps: list[StepResult] | None = Field(default=None, description="One per step that ran; None for a command.")
+    files: dict[str, bytes] = Field(default_factory=dict, description="What collect matched, by relative path.")
+    file_errors: dict[str, str] = Field(
+        default_factory=dict, description="Paths (or patterns) that matched but were not returned, and why."
     )
 
 

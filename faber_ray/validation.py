@@ -26,6 +26,7 @@ from faber_ray.errors import (
     TaskValidationError,
 )
 from faber_ray.models import ResourceLimits, Task
+from faber_ray.steps import merge_limits, sandbox_disk
 
 __all__ = [
     "ENGINE_MIN_MEMORY",
@@ -76,12 +77,23 @@ def validate_batch(tasks: Iterable[Task | Mapping[str, Any]], config: ExecutorCo
 def validate_task(task: Task | Mapping[str, Any], config: ExecutorConfig, index: int = 0) -> Task:
     """Check one task against the type rules, the size caps, the ceilings and the policy."""
     parsed = _parse(task, index)
-    _check_command(parsed, config, index)
-    _check_env(parsed, config, index)
+    _check_shape(parsed, config, index)
+    _check_env(parsed.env, config, index, "env")
     _check_files(parsed, config, index)
-    _check_stdin(parsed, config, index)
-    resolved = check_limits(parsed.limits, config, index, "limits")
-    _check_files_fit(parsed, resolved.disk, index)
+    check_limits(parsed.limits, config, index, "limits")
+    if parsed.steps is None:
+        assert parsed.command is not None
+        _check_command(parsed.command, parsed.args, config, index, "")
+        _check_stdin(parsed.stdin, config, index, "stdin")
+    for number, step in enumerate(parsed.steps or []):
+        prefix = f"steps.{number}."
+        _check_command(step.command, step.args, config, index, prefix)
+        _check_env(step.env, config, index, prefix + "env")
+        _check_stdin(step.stdin, config, index, prefix + "stdin")
+        check_limits(step.limits, config, index, prefix + "limits")  # what the step itself says
+        check_limits(merge_limits(parsed.limits, step.limits), config, index, prefix + "limits")
+    _check_files_fit(parsed, sandbox_disk(parsed, config), index)
+    _check_collect(parsed.collect, index)
     _check_policy(parsed, config, index)
     return parsed
 
@@ -184,26 +196,65 @@ def check_limits(
 # The parts of a task -----------------------------------------------------------
 
 
-def _check_command(task: Task, config: ExecutorConfig, index: int) -> None:
-    if not task.command.strip():
-        _refuse(index, "command", "command is empty")
-    check_argument(task.command, index, "command", what="command")
-    for position, arg in enumerate(task.args or []):
-        check_argument(arg, index, f"args.{position}")
-    size = sum(len(part.encode()) for part in task.argv())
+def _check_shape(task: Task, config: ExecutorConfig, index: int) -> None:
+    """A task runs ``command`` or ``steps``: exactly one of them."""
+    if task.command is not None and task.steps is not None:
+        _refuse(index, "steps", "a task has either command or steps, not both")
+    if task.command is None and task.steps is None:
+        _refuse(index, "command", "a task needs a command (or steps)")
+    if task.steps is not None:
+        if not task.steps:
+            _refuse(index, "steps", "steps is empty; give at least one step, or a command")
+        if len(task.steps) > config.max_steps:
+            _refuse(index, "steps", f"{len(task.steps)} steps, over the cap of {config.max_steps}")
+        for name in ("args", "stdin"):
+            if getattr(task, name) is not None:
+                _refuse(index, name, f"a task with steps takes {name} on each step, not on the task")
+
+
+def _check_command(command: str, args: list[str] | None, config: ExecutorConfig, index: int, prefix: str) -> None:
+    if not command.strip():
+        _refuse(index, prefix + "command", "command is empty")
+    check_argument(command, index, prefix + "command", what="command")
+    for position, arg in enumerate(args or []):
+        check_argument(arg, index, f"{prefix}args.{position}")
+    size = sum(len(part.encode()) for part in [command, *(args or [])])
     if size > config.max_command_bytes:
-        _refuse(index, "command", f"command and args are {size} bytes, over the cap of {config.max_command_bytes}")
+        _refuse(index, prefix + "command",
+                f"command and args are {size} bytes, over the cap of {config.max_command_bytes}")
 
 
-def _check_env(task: Task, config: ExecutorConfig, index: int) -> None:
+def _check_env(env: dict[str, str] | None, config: ExecutorConfig, index: int, field: str) -> None:
     size = 0
-    for name, value in (task.env or {}).items():
+    for name, value in (env or {}).items():
         if not _ENV_NAME.fullmatch(name):
-            _refuse(index, f"env.{name}", "environment variable names must match [A-Za-z_][A-Za-z0-9_]*")
-        check_argument(f"{name}={value}", index, f"env.{name}", what="environment variable")
+            _refuse(index, f"{field}.{name}", "environment variable names must match [A-Za-z_][A-Za-z0-9_]*")
+        check_argument(f"{name}={value}", index, f"{field}.{name}", what="environment variable")
         size += len(name.encode()) + len(value.encode())
     if size > config.max_env_bytes:
-        _refuse(index, "env", f"environment is {size} bytes, over the cap of {config.max_env_bytes}")
+        _refuse(index, field, f"environment is {size} bytes, over the cap of {config.max_env_bytes}")
+
+
+#: Patterns one task's ``collect`` may give.
+MAX_COLLECT_PATTERNS = 100
+
+
+def _check_collect(patterns: list[str] | None, index: int) -> None:
+    """Glob patterns below the working directory: never absolute, never through '..'."""
+    if patterns is None:
+        return
+    if len(patterns) > MAX_COLLECT_PATTERNS:
+        _refuse(index, "collect", f"{len(patterns)} patterns, over the cap of {MAX_COLLECT_PATTERNS}")
+    for number, pattern in enumerate(patterns):
+        field = f"collect.{number}"
+        if not pattern or _has_nul(pattern):
+            _refuse(index, field, "pattern is empty or contains a NUL byte")
+        if pattern.startswith("/"):
+            _refuse(index, field, "pattern must be relative to the working directory, not absolute")
+        if ".." in pattern.split("/"):
+            _refuse(index, field, "pattern must not contain '..'")
+        if len(pattern.encode()) > MAX_PATH_BYTES:
+            _refuse(index, field, f"pattern is {len(pattern.encode())} bytes; at most {MAX_PATH_BYTES} are allowed")
 
 
 def _check_files(task: Task, config: ExecutorConfig, index: int) -> None:
@@ -245,19 +296,23 @@ def _parents(path: str) -> list[str]:
     return ["/".join(parts[:end]) for end in range(1, len(parts))]
 
 
-def _check_stdin(task: Task, config: ExecutorConfig, index: int) -> None:
-    if task.stdin is None:
+def _check_stdin(stdin: str | bytes | None, config: ExecutorConfig, index: int, field: str) -> None:
+    if stdin is None:
         return
-    size = len(task.stdin.encode() if isinstance(task.stdin, str) else task.stdin)
+    size = _size(stdin)
     if size > config.max_stdin_bytes:
-        _refuse(index, "stdin", f"stdin is {size} bytes, over the cap of {config.max_stdin_bytes}")
+        _refuse(index, field, f"stdin is {size} bytes, over the cap of {config.max_stdin_bytes}")
 
 
 def _check_policy(task: Task, config: ExecutorConfig, index: int) -> None:
-    name = posixpath.basename(task.command.strip())
-    for pattern in config.blocked_commands:
-        if fnmatch.fnmatchcase(name, pattern):
-            _refuse(index, "command", f"command '{name}' is blocked by policy ({pattern})", SecurityPolicyError)
+    commands = [("command", task.command)] if task.steps is None else [
+        (f"steps.{number}.command", step.command) for number, step in enumerate(task.steps)
+    ]
+    for field, command in commands:
+        name = posixpath.basename((command or "").strip())
+        for pattern in config.blocked_commands:
+            if fnmatch.fnmatchcase(name, pattern):
+                _refuse(index, field, f"command '{name}' is blocked by policy ({pattern})", SecurityPolicyError)
     image = task.image or config.default_image
     if not any(fnmatch.fnmatchcase(image, pattern) for pattern in config.allowed_images):
         _refuse(

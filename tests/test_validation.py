@@ -469,7 +469,7 @@ def test_type_errors_name_only_the_users_field(task: dict, field: str) -> None:
         ({"command": "echo", "files": {"a": 1}}, "files.a"),
         ({"command": "echo", "limits": {"timeout": True}}, "limits.timeout"),
         ({"command": "echo", "limits": ResourceLimits(memory="64m"), "network": "maybe"}, "network"),
-        ({"args": ["x"]}, "command"),
+        ({"command": "echo", "steps": [{"command": 3}]}, "steps.0.command"),
     ],
 )
 def test_building_a_task_raises_task_validation_error(fields: dict, field: str) -> None:
@@ -561,3 +561,57 @@ def test_files_that_cannot_fit_the_disk_are_refused_before_anything_runs() -> No
         validate_task(task, config, 3)
     assert (caught.value.task_index, caught.value.field) == (3, "files")
     assert "disk" in caught.value.reason
+
+
+# Steps and collect -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({}, "command", "needs a command"),
+        ({"command": "echo", "steps": [{"command": "true"}]}, "steps", "not both"),
+        ({"steps": []}, "steps", "empty"),
+        ({"command": ""}, "command", "empty"),
+        ({"steps": [{"command": " "}]}, "steps.0.command", "empty"),
+        ({"steps": [{"command": "true"}, {"command": "true", "env": {"1X": "y"}}]}, "steps.1.env.1X", "must match"),
+        ({"steps": [{"command": "true", "args": ["x" * 200_000]}]}, "steps.0.args.0", "MAX_ARG_STRLEN"),
+        ({"steps": [{"command": "true", "limits": {"timeout": 0}}]}, "steps.0.limits.timeout", "greater than zero"),
+        ({"steps": [{"command": "true", "limits": {"timeout": 10_000}}]}, "steps.0.limits.timeout", "ceiling"),
+        ({"steps": [{"command": "reboot"}]}, "steps.0.command", "blocked"),
+        ({"steps": [{"command": "true"}], "stdin": "x"}, "stdin", "on each step"),
+        ({"command": "true", "collect": ["/etc/passwd"]}, "collect.0", "absolute"),
+        ({"command": "true", "collect": ["ok", "a/../../x"]}, "collect.1", "'..'"),
+        ({"command": "true", "collect": [""]}, "collect.0", "empty"),
+        ({"steps": [{"command": "true"}], "files": {"/".join(["d"] * 70): "x"}}, "files." + "/".join(["d"] * 70), "deep"),
+    ],
+)
+def test_steps_and_collect_are_refused_with_field_and_reason(fields: dict, field: str, reason: str) -> None:
+    with pytest.raises(ExecutorError) as caught:
+        validate_task(fields, ExecutorConfig(), 7)
+    assert (caught.value.task_index, caught.value.field) == (7, field)
+    assert reason in caught.value.reason
+
+
+def test_a_step_inherits_the_tasks_limits_and_the_ceilings_hold_for_the_merge() -> None:
+    from faber_ray.steps import runs_of, sandbox_disk, task_memory
+
+    config = ExecutorConfig()
+    task = validate_task(
+        {"limits": {"timeout": 5, "memory": "256m"}, "steps": [{"command": "a"}, {"command": "b", "limits": {"memory": "1g"}}]},
+        config,
+    )
+    first, second = runs_of(task, config)
+    assert (first.limits.timeout, first.limits.memory) == (5, 256 * 1024**2)
+    assert (second.limits.timeout, second.limits.memory) == (5, 1024**3)
+    assert task_memory(task, config) == 1024**3
+    assert sandbox_disk(task, config) == config.default_disk
+    with pytest.raises(ExecutorError) as caught:  # the task's disk is fine for itself, not under a step's memory
+        validate_task({"limits": {"disk": "100m"}, "steps": [{"command": "a", "limits": {"memory": "64m"}}]}, config)
+    assert caught.value.field == "steps.0.limits.disk"
+
+
+def test_too_many_steps_are_refused() -> None:
+    with pytest.raises(ExecutorError) as caught:
+        validate_task({"steps": [{"command": "true"}] * 3}, ExecutorConfig(max_steps=2))
+    assert (caught.value.field, caught.value.reason) == ("steps", "3 steps, over the cap of 2")

@@ -25,6 +25,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, unwrap_error
 from faber_ray.models import ExecutionStatistics, Task, TaskResult
 from faber_ray.sandbox.runner import new_execution_id
+from faber_ray.steps import task_memory
 from faber_ray.validation import validate_batch
 
 __all__ = ["TaskExecutor"]
@@ -69,7 +70,7 @@ class TaskExecutor:
         await self._ready()
         try:
             checked = validate_batch(tasks, self._config)
-            memories = [self._config.resolve_limits(task.limits).memory for task in checked]
+            memories = [task_memory(task, self._config) for task in checked]
             images = [task.image or self._config.default_image for task in checked]
             await self._scheduler.check.remote(memories, images)
         except ExecutorError as error:

@@ -136,7 +136,8 @@ class SandboxContainer:
 
     # The agent's replies ---------------------------------------------------------
 
-    def _receive(self, wanted: AgentMessage, timeout: float) -> bytes:
+    def receive_any(self, timeout: float) -> tuple[int, bytes]:
+        """The agent's next message; a timeout or the agent's own failure is a ``SandboxError``."""
         deadline = time.monotonic() + timeout
         while True:
             message = self.channel.receive(max(0.0, deadline - time.monotonic()))
@@ -145,10 +146,15 @@ class SandboxContainer:
                     raise SandboxError(f"the sandbox {self.id[:12]} did not answer within {timeout:.0f} s")
                 continue
             kind, payload = message
-            if kind == wanted:
-                return payload
             if kind == AgentMessage.FATAL:
                 raise SandboxError(f"the sandbox agent failed: {payload.decode(errors='replace')}")
+            return kind, payload
+
+    def _receive(self, wanted: AgentMessage, timeout: float) -> bytes:
+        while True:
+            kind, payload = self.receive_any(timeout)
+            if kind == wanted:
+                return payload
             log.warning("sandbox %s: unexpected message %d while waiting for %s", self.id[:12], kind, wanted.name)
 
     def _expect_ready(self) -> None:

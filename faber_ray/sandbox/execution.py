@@ -24,8 +24,9 @@ from faber_ray.sandbox.channel import ChannelClosed
 from faber_ray.sandbox.container import SandboxContainer
 from faber_ray.sandbox.protocol import MAX_DATA, AgentMessage, ExitReport, HostMessage, frame, spec_payload
 from faber_ray.sandbox.streams import CappedBuffer
+from faber_ray.steps import Run
 
-__all__ = ["OutputListener", "RunPlan", "RunRecord", "Execution", "run_once"]
+__all__ = ["OutputListener", "RunRecord", "Execution", "run_once"]
 
 SAMPLE_INTERVAL = 0.1
 #: How often the agent counts a gVisor task's processes (the host cannot see them).
@@ -36,17 +37,6 @@ AGENT_GRACE = 10.0
 #: Called with ("stdout" | "stderr", bytes) as output arrives, for live streaming.
 OutputListener = Callable[[str, bytes], None]
 _STREAMS = {1: "stdout", 2: "stderr"}
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """One command to run: what it is, what it gets, what holds it."""
-
-    argv: list[str]
-    env: dict[str, str]
-    stdin: bytes | None
-    limits: ResolvedLimits
-    continue_on_failure: bool = False
 
 
 @dataclass
@@ -111,7 +101,7 @@ def _staging(files: Mapping[str, str | bytes] | None, stdin: bytes | None) -> li
 
 def run_once(
     container: SandboxContainer,
-    plan: RunPlan,
+    plan: Run,
     execution: Execution,
     config: ExecutorConfig,
     *,

@@ -20,18 +20,20 @@ from typing import Literal
 
 import docker
 
-from faber_ray.config import ExecutorConfig, ResolvedLimits
+from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError
-from faber_ray.models import ResourceUsage, Task, TaskResult, TaskStatus
+from faber_ray.models import Task, TaskResult, TaskStatus
 from faber_ray.sandbox.agent import agent_binary
+from faber_ray.sandbox.collection import collect
 from faber_ray.sandbox.container import SandboxContainer
 from faber_ray.sandbox.engine import connect, docker_errors
-from faber_ray.sandbox.execution import Execution, OutputListener, RunPlan, RunRecord, run_once
+from faber_ray.sandbox.execution import Execution, OutputListener, RunRecord, run_once
 from faber_ray.sandbox.labels import labels_for
 from faber_ray.sandbox.outcome import RunFacts, judge_run
 from faber_ray.sandbox.pool import WarmPool
+from faber_ray.sandbox.report import Outcome, TaskReport, build_result
 from faber_ray.sandbox.spec import AGENT_PROCESSES, SandboxProfile, outer_memory
-from faber_ray.status import decide_status
+from faber_ray.steps import Run, runs_of
 from faber_ray.validation import validate_task
 
 __all__ = ["SandboxRunner", "new_execution_id"]
@@ -152,45 +154,72 @@ class SandboxRunner:
     # One task ----------------------------------------------------------------
 
     def _run(self, task: Task, execution: Execution) -> TaskResult:
+        report = TaskReport()
+        image = getattr(task, "image", None) or self.config.default_image
         try:
             task = validate_task(task, self.config)  # the sandbox layer is safe on its own
         except ExecutorError as error:
-            return self._never_ran(task, execution, f"the task is invalid: {error}")
-        limits = self.config.resolve_limits(task.limits)
-        image = task.image or self.config.default_image
+            report.error = f"the task is invalid: {error}"
+            return self._result(report, execution, task, image, self.mode)
         if execution.cancelled:
-            return self._never_ran(task, execution, None)
-        stdin = task.stdin.encode() if isinstance(task.stdin, str) else task.stdin
-        plan = RunPlan(argv=task.argv(), env=dict(task.env or {}), stdin=stdin, limits=limits)
+            return self._result(report, execution, task, image, self.mode)
+        runs = runs_of(task, self.config)
         requested = time.monotonic()
-        record, facts = RunRecord(), RunFacts()
         container: SandboxContainer | None = None
         warm = False
         try:
             with docker_errors(image, self.config.runtime):
-                profile = SandboxProfile(image, limits.disk, task.network, self._image_volumes(image))
-                container, warm = self._acquire(profile, limits, execution)
+                volumes = self._image_volumes(image)
+                profile = SandboxProfile(image, max(run.limits.disk for run in runs), task.network, volumes)
+                container, warm = self._acquire(profile, runs, execution)
             execution.container = container
-            record = run_once(container, plan, execution, self.config, files=task.files, requested_at=requested)
+            self._run_steps(container, task, runs, execution, report, requested)
+            if task.collect and report.outcomes and not execution.cancelled and not report.outcomes[-1].record.died:
+                report.files, report.file_errors = collect(
+                    container, task.collect,
+                    max_files=self.config.max_collected_files, max_bytes=self.config.max_collected_bytes,
+                )
+        except ExecutorError as error:
+            report.error = error.reason
+        except Exception as error:  # noqa: BLE001 - a result must always come back
+            log.exception("sandbox run %s failed", execution.execution_id)
+            report.error = f"unexpected sandbox failure: {type(error).__name__}: {error}"
+        finally:
+            execution.container = None
+            if container is not None:
+                clean = report.error is None and not execution.cancelled and all(
+                    outcome.status in _REUSABLE and outcome.facts.error is None for outcome in report.outcomes
+                )
+                self._release(container, warm, reusable=clean)
+        return self._result(report, execution, task, image, "warm" if warm else "fresh")
+
+    def _run_steps(
+        self, container: SandboxContainer, task: Task, runs: list[Run], execution: Execution,
+        report: TaskReport, requested: float,
+    ) -> None:
+        """Each run in turn in one container; a run that does not succeed stops the rest unless it
+        may continue (a cancel, an error or a dead sandbox always stop them)."""
+        for number, run in enumerate(runs):
+            try:
+                record = run_once(
+                    container, run, execution, self.config,
+                    files=task.files if number == 0 else None, requested_at=requested if number == 0 else None,
+                )
+            except ExecutorError as error:
+                report.outcomes.append(Outcome(RunRecord(), RunFacts(cancelled=execution.cancelled, error=error.reason)))
+                return
             facts = judge_run(
-                record.report, record.usage, limits, task.command,
+                record.report, record.usage, run.limits, run.argv[0],
                 cpu_kill_sent=record.cpu_kill_sent, cancelled=execution.cancelled, died=record.died,
                 shared_cgroup=container.shared_cgroup,
             )
-        except ExecutorError as error:
-            facts.error = error.reason
-        except Exception as error:  # noqa: BLE001 - a result must always come back
-            log.exception("sandbox run %s failed", execution.execution_id)
-            facts.error = f"unexpected sandbox failure: {type(error).__name__}: {error}"
-        finally:
-            execution.container = None
-            facts.cancelled = facts.cancelled or execution.cancelled
-            status = decide_status(facts)
-            if container is not None:
-                self._release(container, warm, reusable=status in _REUSABLE and facts.error is None)
-        if facts.note:
-            record.stderr.feed(facts.note.encode())
-        return self._result(task, execution, facts, record, image, "warm" if warm else "fresh")
+            if facts.note:
+                record.stderr.feed(facts.note.encode())
+            outcome = Outcome(record, facts)
+            report.outcomes.append(outcome)
+            stop = outcome.status in (TaskStatus.CANCELLED, TaskStatus.ERROR) or record.died
+            if stop or (outcome.status is not TaskStatus.SUCCESS and not run.continue_on_failure):
+                return
 
     def _image_volumes(self, image: str) -> tuple[str, ...]:
         """The image's VOLUME paths, which get a size-limited tmpfs instead of a host volume."""
@@ -199,10 +228,10 @@ class SandboxRunner:
             self._volumes[image] = tuple(sorted(config.get("Volumes") or {}))
         return self._volumes[image]
 
-    def _acquire(
-        self, profile: SandboxProfile, limits: ResolvedLimits, execution: Execution
-    ) -> tuple[SandboxContainer, bool]:
-        """A container for ``profile``: an idle warm one proven clean, or a new one."""
+    def _acquire(self, profile: SandboxProfile, runs: list[Run], execution: Execution) -> tuple[SandboxContainer, bool]:
+        """A container for ``profile``: an idle warm one proven clean, or a new one, bounded for every run."""
+        memory = max(run.limits.memory for run in runs)
+        processes = max(run.limits.max_processes for run in runs)
         if self.mode == "warm":
             container, evicted = self._pool.take(profile)
             for old in evicted:
@@ -212,7 +241,7 @@ class SandboxRunner:
                 if doubt is None:
                     mounts = len(container.profile.volumes) + 2
                     container.cgroup.set_outer_limits(
-                        outer_memory(limits.memory, profile.disk, mounts), limits.max_processes + AGENT_PROCESSES
+                        outer_memory(memory, profile.disk, mounts), processes + AGENT_PROCESSES
                     )
                     return container, True
                 log.warning("warm sandbox %s recycled: %s", container.id[:12], doubt)
@@ -225,7 +254,7 @@ class SandboxRunner:
             parent = f"{parent}/{execution.execution_id}"
         container = SandboxContainer.start(
             self.client, profile, self.config, agent=self._agent, labels=labels,
-            memory=limits.memory, max_processes=limits.max_processes, cgroup_parent=parent,
+            memory=memory, max_processes=processes, cgroup_parent=parent,
         )
         return container, self.mode == "warm"
 
@@ -251,38 +280,10 @@ class SandboxRunner:
 
     # Results -----------------------------------------------------------------
 
-    def _never_ran(self, task: Task, execution: Execution, error: str | None) -> TaskResult:
-        facts = RunFacts(cancelled=execution.cancelled, error=error)
-        image = getattr(task, "image", None) or self.config.default_image
-        return self._result(task, execution, facts, RunRecord(), image, self.mode)
-
-    def _result(
-        self, task: Task, execution: Execution, facts: RunFacts, record: RunRecord, image: str, sandbox: Mode
-    ) -> TaskResult:
-        status = decide_status(facts)
-        usage = record.usage
-        return TaskResult(
-            execution_id=execution.execution_id,
-            status=status,
-            exit_code=facts.exit_code,
-            stdout=record.stdout.text(),
-            stderr=record.stderr.text(),
-            error=facts.error if status is TaskStatus.ERROR else _cancel_reason(facts, execution),
-            resource_usage=ResourceUsage(
-                wall_time=record.wall_time,
-                cpu_time=usage.cpu_time,
-                peak_memory=usage.peak_memory,
-                peak_processes=usage.processes,
-                startup_time=record.startup_time,
-                stdout_bytes=record.stdout.seen,
-                stderr_bytes=record.stderr.seen,
-            ),
-            resource_limits_exceeded=sorted(facts.limits_hit),
-            stdout_truncated=record.stdout.overflowed,
-            stderr_truncated=record.stderr.overflowed,
-            node_id=self.node_id,
-            image=image,
-            sandbox=sandbox,
+    def _result(self, report: TaskReport, execution: Execution, task: Task, image: str, sandbox: Mode) -> TaskResult:
+        return build_result(
+            report, execution, has_steps=getattr(task, "steps", None) is not None,
+            node_id=self.node_id, image=image, sandbox=sandbox,
         )
 
 
@@ -291,12 +292,4 @@ def _reset_outcome(container: SandboxContainer) -> str | None:
         return container.end_reset()
     except ExecutorError as error:
         return error.reason
-
-
-def _cancel_reason(facts: RunFacts, execution: Execution) -> str | None:
-    """Who cancelled, and when: ``CANCELLED`` results say so in ``error``."""
-    if not facts.cancelled:
-        return None
-    when = "while it was running" if facts.exit_code is not None else "before it started"
-    return f"{execution.cancel_reason} {when}"
 

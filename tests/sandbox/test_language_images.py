@@ -1,20 +1,18 @@
-"""Every language compiles and runs in its image, through SandboxRunner, as a task would.
+"""Every language compiles and runs in its image, end to end, through ``faber_ray.languages.task``
+(a compile step, then run steps, in one sandbox), in both sandbox modes.
 
-Until tasks have steps, the compile command and the run command share one
-sandbox through ``sh -c 'COMPILE && RUN'`` with ``files={source_file: source}``.
 The images are built if missing (``scripts/test`` builds them beforehand).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable
 
 import docker
 import pytest
 
-from faber_ray import ResourceLimits, Task, TaskResult, TaskStatus
+from faber_ray import ResourceLimits, Task, TaskResult, TaskStatus, languages
 from faber_ray.config import DEFAULT_IMAGE
 from faber_ray.languages import LANGUAGES, Language
 from faber_ray.sandbox.image import ensure_images
@@ -70,15 +68,12 @@ def lang_runner(make_runner: Callable[..., SandboxRunner], docker_client: docker
     return make_runner()
 
 
-def build_and_run(runner: SandboxRunner, lang: Language, source: str, limits: ResourceLimits | None = None) -> TaskResult:
-    """The language's compile (if any) then its run, in one sandbox of its image."""
-    steps = [step for step in (lang.compile, lang.run) if step is not None]
-    script = " && ".join(shlex.join(step) for step in steps)
-    task = Task(
-        command="sh", args=["-c", script], files={lang.source_file: source}, image=lang.image,
-        limits=lang.compile_limits if limits is None else limits,
-    )
-    return runner.run(task)
+def build_and_run(
+    runner: SandboxRunner, lang: Language, source: str, limits: ResourceLimits | None = None,
+    inputs: list[str] | None = None,
+) -> TaskResult:
+    """The language's task: its compile step (if any), then its run step(s)."""
+    return runner.run(languages.task(lang.name, source, limits=limits, inputs=inputs))
 
 
 def test_every_language_is_covered() -> None:
@@ -102,12 +97,48 @@ def test_hello_world_fits_the_executors_default_limits(lang_runner: SandboxRunne
 
 @pytest.mark.parametrize("name", ALL)
 def test_a_compile_error_fails_with_the_compilers_message(lang_runner: SandboxRunner, name: str) -> None:
+    """Compiled: FAILURE at step 0 with the compiler's message there, and no run step. Interpreted:
+    the syntax error is the run's own."""
     source, message = BROKEN[name]
     result = build_and_run(lang_runner, LANGUAGES[name], source)
     assert result.status is TaskStatus.FAILURE, result
-    assert result.exit_code not in (None, 0)
-    assert message in result.stderr
-    assert "never" not in result.stdout  # nothing ran
+    first = (result.steps or [])[0]
+    assert first.status is TaskStatus.FAILURE and first.exit_code not in (None, 0)
+    assert message in first.stderr
+    assert len(result.steps or []) == 1  # nothing ran after a failed compile (or the one run failed)
+    assert "never" not in result.stdout
+
+
+ECHO_LINE = {
+    "python": "import sys\nline = sys.stdin.readline().strip()\nif line == 'bad':\n    sys.exit(3)\nprint(line.upper())\n",
+    "c": '#include <stdio.h>\n#include <ctype.h>\n#include <string.h>\nint main(void) { char s[64] = {0};'
+         ' if (scanf("%63s", s) != 1 || !strcmp(s, "bad")) return 3; for (char *p = s; *p; p++) *p = toupper(*p);'
+         ' puts(s); return 0; }\n',
+    "cpp": '#include <iostream>\n#include <string>\n#include <cctype>\nint main() { std::string s; std::cin >> s;'
+           ' if (s == "bad") return 3; for (auto &c : s) c = std::toupper(c); std::cout << s << "\\n"; }\n',
+    "java": 'import java.util.Scanner;\npublic class Main { public static void main(String[] a) {'
+            ' String s = new Scanner(System.in).next(); if (s.equals("bad")) System.exit(3);'
+            ' System.out.println(s.toUpperCase()); } }\n',
+    "javascript": 'const s = require("fs").readFileSync(0, "utf8").trim();\nif (s === "bad") process.exit(3);\n'
+                  'console.log(s.toUpperCase());\n',
+    "go": 'package main\n\nimport (\n\t"fmt"\n\t"os"\n\t"strings"\n)\n\nfunc main() {\n\tvar s string\n'
+          '\tfmt.Scan(&s)\n\tif s == "bad" {\n\t\tos.Exit(3)\n\t}\n\tfmt.Println(strings.ToUpper(s))\n}\n',
+    "rust": 'use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap();'
+            ' let s = s.trim(); if s == "bad" { std::process::exit(3); } println!("{}", s.to_uppercase()); }\n',
+    "bash": 'read -r s\n[ "$s" = bad ] && exit 3\necho "${s^^}"\n',
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_one_program_judged_against_three_inputs_runs_them_all(lang_runner: SandboxRunner, name: str) -> None:
+    """The first input fails; the other two still run (continue_on_failure), each with its own stdin."""
+    result = build_and_run(lang_runner, LANGUAGES[name], ECHO_LINE[name], inputs=["bad\n", "one\n", "two\n"])
+    runs = (result.steps or [])[1 if LANGUAGES[name].compile else 0 :]
+    assert [(r.status, r.exit_code, r.stdout) for r in runs] == [
+        (TaskStatus.FAILURE, 3, ""), (TaskStatus.SUCCESS, 0, "ONE\n"), (TaskStatus.SUCCESS, 0, "TWO\n"),
+    ], result
+    assert result.status is TaskStatus.FAILURE  # the first step that did not succeed
+    assert result.stdout == "TWO\n"  # the last step's
 
 
 @pytest.mark.parametrize("name", ALL)
