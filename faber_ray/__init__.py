@@ -15,6 +15,7 @@ from faber_ray.errors import (
     ExecutionTimeoutError,
     ExecutorError,
     MonitoringError,
+    QueueFullError,
     ResourceLimitError,
     SandboxError,
     SecurityPolicyError,
@@ -23,6 +24,7 @@ from faber_ray.errors import (
 )
 from faber_ray.models import (
     ExecutionStatistics,
+    OutputChunk,
     ResourceLimits,
     ResourceUsage,
     Step,
@@ -45,6 +47,8 @@ __all__ = [
     "ExecutorConfig",
     "ExecutorError",
     "MonitoringError",
+    "OutputChunk",
+    "QueueFullError",
     "ResourceLimitError",
     "ResourceLimits",
     "ResourceUsage",

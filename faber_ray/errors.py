@@ -16,6 +16,7 @@ __all__ = [
     "SecurityPolicyError",
     "ResourceLimitError",
     "ExecutionError",
+    "QueueFullError",
     "ExecutionTimeoutError",
     "SandboxError",
     "MonitoringError",
@@ -76,6 +77,10 @@ class ResourceLimitError(ExecutorError):
 
 class ExecutionError(ExecutorError):
     """A task could not be executed or its execution was lost."""
+
+
+class QueueFullError(ExecutionError):
+    """The executor's queue cannot take the batch now (only when the caller asked not to wait for room)."""
 
 
 class ExecutionTimeoutError(ExecutorError):

@@ -30,7 +30,7 @@ from faber_ray.models import ResourceLimits, Step, Task
 from faber_ray.sandbox.recipes import GCC, GO, JAVA, NODE, PYTHON, RUST
 from faber_ray.steps import merge_limits
 
-__all__ = ["LANGUAGES", "SPEC_KEYS", "Language", "language", "task", "task_from_spec"]
+__all__ = ["LANGUAGES", "SPEC_KEYS", "Language", "from_json", "language", "task", "task_from_spec"]
 
 MiB = 1024**2
 
@@ -165,11 +165,14 @@ def task(
     if lang.compile is not None:
         compiling = merge_limits(lang.compile_limits, compile_limits)
         steps.append(Step(command=lang.compile[0], args=list(lang.compile[1:]), limits=compiling))
-    run = {"command": lang.run[0], "args": list(lang.run[1:]), "limits": run_limits}
+    command, args = lang.run[0], list(lang.run[1:])
     if inputs is None:
-        steps.append(Step(**run, stdin=stdin))
+        steps.append(Step(command=command, args=args, limits=run_limits, stdin=stdin))
     else:
-        steps += [Step(**run, stdin=given, continue_on_failure=True) for given in inputs]
+        steps += [
+            Step(command=command, args=args, limits=run_limits, stdin=given, continue_on_failure=True)
+            for given in inputs
+        ]
     return Task(
         steps=steps, files={**(files or {}), lang.source_file: source}, image=lang.image, collect=collect,
     )
@@ -199,3 +202,11 @@ def task_from_spec(spec: Mapping[str, Any]) -> Task:
         spec["language"], spec["source"], stdin=spec.get("stdin"), inputs=inputs, files=spec.get("files"),
         collect=spec.get("collect"), **limit_fields,
     )
+
+
+def from_json(data: Any) -> Any:
+    """A task as JSON gives it (a `faber-ray batch` line, an HTTP body): the language form becomes a
+    Task; anything else is left for validation to read (and refuse) as a plain task."""
+    if isinstance(data, Mapping) and "language" in data:
+        return task_from_spec(data)
+    return data

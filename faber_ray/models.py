@@ -21,6 +21,7 @@ __all__ = [
     "Count",
     "Number",
     "ExecutionStatistics",
+    "OutputChunk",
     "ResourceLimits",
     "ResourceUsage",
     "Step",
@@ -202,6 +203,16 @@ class TaskResult(_Model):
     file_errors: dict[str, str] = Field(
         default_factory=dict, description="Paths (or patterns) that matched but were not returned, and why."
     )
+
+
+class OutputChunk(_Model):
+    """A piece of a running task's output, as it was written (``TaskExecutor.stream`` and ``watch``)."""
+
+    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
+    stream: Literal["stdout", "stderr"]
+    data: bytes
+    step: int | None = Field(default=None, description="Which step wrote it (None for a command task).")
 
 
 class ExecutionStatistics(_Model):

@@ -10,20 +10,20 @@ executor and the other control actors are pinned hard to the creating node
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import ray
-from ray.exceptions import RayTaskError
+from ray.exceptions import RayError, RayTaskError
 
 from faber_ray import metrics
 from faber_ray.actors.collector import ResultCollector
 from faber_ray.actors.monitor import Monitor
-from faber_ray.actors.options import ActorNames, control_options
+from faber_ray.actors.options import NAMESPACE, ActorNames, control_options
 from faber_ray.actors.scheduler import Scheduler
 from faber_ray.config import ExecutorConfig
-from faber_ray.errors import ExecutorError, unwrap_error
-from faber_ray.models import ExecutionStatistics, Task, TaskResult
+from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, unwrap_error
+from faber_ray.models import ExecutionStatistics, OutputChunk, Task, TaskResult
 from faber_ray.sandbox.runner import new_execution_id
 from faber_ray.steps import task_memory
 from faber_ray.validation import validate_batch
@@ -65,11 +65,19 @@ class TaskExecutor:
         except RayTaskError as error:
             raise unwrap_error(error) from None
 
-    async def _accept(self, tasks: list[Task | Mapping[str, Any]]) -> list[tuple[str, Task, int]]:
+    async def _accept(
+        self, tasks: list[Task | Mapping[str, Any]], wait_for_room: bool = True
+    ) -> list[tuple[str, Task, int]]:
         """Validate and admit a whole batch, or refuse it whole."""
         await self._ready()
         try:
             checked = validate_batch(tasks, self._config)
+            if not wait_for_room:
+                room = await self._scheduler.room.remote()
+                if len(checked) > room:
+                    raise QueueFullError(
+                        f"the queue is full: it takes {max(room, 0)} more task(s) now, the batch has {len(checked)}"
+                    )
             memories = [task_memory(task, self._config) for task in checked]
             images = [task.image or self._config.default_image for task in checked]
             await self._scheduler.check.remote(memories, images)
@@ -84,25 +92,54 @@ class TaskExecutor:
         self._collector.mark_submitted.remote()
         return [(new_execution_id(), task, memory) for task, memory in zip(checked, memories)]
 
-    async def submit(self, tasks: list[Task | Mapping[str, Any]]) -> list[ray.ObjectRef]:
+    async def submit(self, tasks: list[Task | Mapping[str, Any]], user: str | None = None) -> list[ray.ObjectRef]:
         """Queue ``tasks`` and return at once: one ref per task, resolving to its TaskResult."""
-        return (await self.submit_with_ids(tasks))[1]
+        return (await self.submit_with_ids(tasks, user))[1]
 
-    async def submit_with_ids(self, tasks: list[Task | Mapping[str, Any]]) -> tuple[list[str], list[ray.ObjectRef]]:
-        """``submit``, also giving each task's execution id (what ``cancel`` and ``get_result`` take)."""
-        items = await self._accept(tasks)
+    async def submit_with_ids(
+        self, tasks: list[Task | Mapping[str, Any]], user: str | None = None, wait_for_room: bool = True
+    ) -> tuple[list[str], list[ray.ObjectRef]]:
+        """``submit``, also giving each task's execution id (what ``cancel`` and ``get_result`` take).
+
+        ``user`` is logged with the tasks. With ``wait_for_room=False`` a batch the queue
+        cannot take at once is refused with ``QueueFullError`` instead of waiting for room.
+        """
+        items = await self._accept(tasks, wait_for_room)
         ids = [execution_id for execution_id, _, _ in items]
         refs = [self._scheduler.result.remote(execution_id) for execution_id in ids]
-        self._scheduler.enqueue.remote(items)
+        self._scheduler.enqueue.remote(items, user)
         return ids, refs
 
-    async def execute(self, tasks: list[Task | Mapping[str, Any]]) -> list[TaskResult]:
+    async def execute(self, tasks: list[Task | Mapping[str, Any]], user: str | None = None) -> list[TaskResult]:
         """Run ``tasks`` and return their results in input order (one wait for the whole batch)."""
         items = await self._accept(tasks)
         ids = [execution_id for execution_id, _, _ in items]
         results = self._scheduler.gather.remote(ids)
-        self._scheduler.enqueue.remote(items)
+        self._scheduler.enqueue.remote(items, user)
         return list(await results)
+
+    async def watch(self, execution_id: str) -> AsyncIterator[OutputChunk | TaskResult]:
+        """A streaming generator: the task's output as it is written (from its start, if it is still
+        running), then its ``TaskResult``. An execution that already ended gives its result alone."""
+        await self._ready()
+        worker = await self._scheduler.locate.remote(execution_id)
+        if worker is not None:
+            handle = ray.get_actor(worker, namespace=NAMESPACE)
+            try:
+                async for ref in handle.follow.remote(execution_id):
+                    yield await ref
+            except RayError:
+                pass  # the worker was lost: the retry's output is not followed; its result still comes
+        result = await self._scheduler.final.remote(execution_id)
+        if result is None:
+            raise ExecutionError(f"no execution {execution_id} is known (or its result left the cache)")
+        yield result
+
+    async def stream(self, task: Task | Mapping[str, Any], user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
+        """Run one task and stream it: ``OutputChunk`` objects as the task writes them, then its ``TaskResult``."""
+        ids, _ = await self.submit_with_ids([task], user)
+        async for item in self.watch(ids[0]):
+            yield item
 
     async def get_result(self, execution_id: str) -> TaskResult | None:
         """A finished result from the cache; None if unknown or evicted."""

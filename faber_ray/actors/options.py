@@ -83,6 +83,7 @@ def worker_options(name: str, node_id: str, slots: int) -> dict[str, Any]:
         "namespace": NAMESPACE,
         "num_cpus": 0,
         "max_restarts": 0,
-        "max_concurrency": max(16, slots + 4),
+        # Control calls, and one thread per watcher of live output (follow).
+        "max_concurrency": max(64, slots + 4),
         "scheduling_strategy": _pinned(node_id),
     }

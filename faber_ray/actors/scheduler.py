@@ -69,6 +69,7 @@ class Scheduler:
         self._phases = PhaseClock()
         self._outbox: list[TaskResult] = []
         self._releases: list[str] = []
+        self._located: dict[str, asyncio.Event] = {}  # someone waits to learn where an execution runs
         self._delivery: asyncio.Task[None] | None = None
         self._closed = False
         self._room: asyncio.Condition | None = None
@@ -137,9 +138,15 @@ class Scheduler:
             if not await self._pool.image_anywhere(image):
                 raise SandboxError(missing_image(image), task_index=images.index(image), field="image")
 
-    async def enqueue(self, items: list[tuple[str, Task, int]]) -> None:
+    def room(self) -> int:
+        """Tasks the queue takes now without anyone waiting (``wait_for_room=False``)."""
+        return self._queue.capacity - len(self._queue) - self._book.count(Phase.WAITING)
+
+    async def enqueue(self, items: list[tuple[str, Task, int]], user: str | None = None) -> None:
         """Queue ``(execution_id, task, memory)`` items in order, waiting for room as needed."""
         assert self._room is not None and self._wake is not None
+        if user is not None:
+            log.info("user %s submitted %d task(s): %s", user, len(items), ", ".join(i for i, _, _ in items[:5]))
         # The whole batch is accepted (counted, listed, cancellable) at once, not
         # only the task at the head of the wait for room.
         for execution_id, task, memory in items:
@@ -174,6 +181,31 @@ class Scheduler:
             return await self._future(execution_id)
         finally:
             self._futures.pop(execution_id, None)
+
+    async def locate(self, execution_id: str) -> str | None:
+        """The worker holding ``execution_id``, waiting for it to be handed out; None once it has ended."""
+        while True:
+            record = self._book.get(execution_id)
+            if record is None or record.phase is Phase.DELIVERING:
+                if execution_id not in self._futures:
+                    return None
+            elif record.phase is Phase.RUNNING:
+                return record.worker
+            event = self._located.setdefault(execution_id, asyncio.Event())
+            await event.wait()
+
+    def _moved(self, execution_id: str) -> None:
+        event = self._located.pop(execution_id, None)
+        if event is not None:
+            event.set()
+
+    async def final(self, execution_id: str) -> TaskResult | None:
+        """The result of ``execution_id`` once it exists (None if it is unknown and not cached)."""
+        future = self._futures.get(execution_id)
+        if future is not None:
+            return await asyncio.shield(future)
+        cached: TaskResult | None = await self._collector.get.remote(execution_id)
+        return cached
 
     async def gather(self, execution_ids: list[str]) -> list[TaskResult]:
         """Every result of a batch, in order, in one answer (what ``execute`` waits for)."""
@@ -246,6 +278,7 @@ class Scheduler:
                 item.attempts += 1
                 self._placement.assign(worker, item.execution_id)
                 self._book.start(item.execution_id, worker)
+                self._moved(item.execution_id)
                 self._stamps[item.execution_id].dispatched = time.monotonic()
                 dispatched.setdefault(worker, []).append((item.execution_id, item.task, item.attempts))
                 metrics.running_on_node(node, self._placement.running_on(node))
@@ -347,6 +380,7 @@ class Scheduler:
 
     def _finish(self, result: TaskResult) -> None:
         self._book.finish(result.execution_id)
+        self._moved(result.execution_id)
         usage = result.resource_usage
         metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
         self._outbox.append(result)

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,9 +16,10 @@ import docker.errors
 import ray
 
 from faber_ray.actors.batching import Batcher
+from faber_ray.actors.relay import RelayBook
 from faber_ray.actors.options import NAMESPACE
 from faber_ray.config import ExecutorConfig
-from faber_ray.models import Task, TaskResult
+from faber_ray.models import OutputChunk, Task, TaskResult
 from faber_ray.sandbox.reaper import engine_is_local, list_sandboxes, maker_is_gone, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
 from faber_ray.scheduling.usage import UsageReport
@@ -61,6 +63,7 @@ class SandboxWorker:
         self._running = 0
         self._waiting: deque[tuple[str, Task, int]] = deque()
         self._lock = threading.Lock()
+        self._relays = RelayBook()
         self._slots = ThreadPoolExecutor(capacity, thread_name_prefix="slot")
         self._stopped = threading.Event()
         # Results go back to the Scheduler in batches (whatever finished meanwhile), fire-and-forget;
@@ -109,7 +112,11 @@ class SandboxWorker:
     def run(self, execution_id: str, task: Task, attempt: int = 1) -> tuple[TaskResult, float]:
         """Run one task; returns its result and how long this worker spent on it (for the cost breakdown)."""
         began = time.monotonic()
-        result = self._runner.run(task, execution_id)
+        relay = self._relays.get(execution_id) or self._relays.open(execution_id)
+        try:
+            result = self._runner.run(task, execution_id, listener=relay.add)
+        finally:
+            self._relays.close(execution_id)
         result.attempts = attempt
         if self._reports is not None:
             usage = result.resource_usage
@@ -135,6 +142,8 @@ class SandboxWorker:
 
     def assign(self, items: list[tuple[str, Task, int]]) -> None:
         """Take tasks, in order; they start as permits allow and their results come back in batches."""
+        for execution_id, _, _ in items:
+            self._relays.open(execution_id)  # a watcher may come while it waits for a slot
         with self._lock:
             self._waiting.extend(items)
         self._start_waiting()
@@ -165,6 +174,12 @@ class SandboxWorker:
 
     def _send_results(self, batch: list[Finished]) -> None:
         self._last_send = self._scheduler.finished.remote(batch)
+
+    def follow(self, execution_id: str) -> Iterator[OutputChunk]:
+        """A streaming generator: the output of a task held here, from its start, until its run ends."""
+        relay = self._relays.get(execution_id)
+        if relay is not None:
+            yield from relay.follow()
 
     def watch(self) -> None:
         """Returns only at shutdown: the Scheduler's one long call, which fails the moment this worker dies."""

@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="feed this file to the command's stdin (- reads faber-ray's own stdin, even a terminal); "
                      "without it, piped or redirected input is sent")
     run.add_argument("--network", action="store_true", help="allow network access (only if the config allows it)")
+    run.add_argument("--language", metavar="NAME",
+                     help="compile (if needed) and run the source file given instead of a command, e.g. "
+                     "--language cpp main.cpp; the limits apply to the runs, the compile gets the language's own")
+    run.add_argument("--input", action="append", default=[], metavar="FILE",
+                     help="with --language: run once per input file, as its stdin (repeatable); one block each")
     run.add_argument("--json", action="store_true", help="print the whole TaskResult as JSON instead")
     run.add_argument("--address", help=_ADDRESS_HELP)
     run.add_argument("--direct", action="store_true",

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 import ray
 
+from faber_ray import languages
 from faber_ray.cli.progress import ProgressBar
 from faber_ray.cli.render import summary_table
 from faber_ray.cli.session import local_config, open_executor
@@ -87,7 +88,7 @@ def _read_line(number: int, raw: bytes, config: ExecutorConfig, tasks: list[tupl
     except json.JSONDecodeError as error:
         return f"line {number}: not valid JSON ({error.msg} at column {error.colno})"  # 1-based characters
     try:
-        tasks.append((number, validate_task(data, config, index=number)))
+        tasks.append((number, validate_task(languages.from_json(data), config, index=number)))
     except ExecutorError as error:
         where = f", field '{error.field}'" if error.field else ""
         return f"line {number}{where}: {error.reason}"

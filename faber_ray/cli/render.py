@@ -23,6 +23,9 @@ def status_line(result: TaskResult) -> str:
     """One sentence on how a task ended, for stderr."""
     usage = result.resource_usage
     parts = [f"faber-ray: {result.status.value}"]
+    failed = next((n for n, step in enumerate(result.steps or []) if step.status is not TaskStatus.SUCCESS), None)
+    if failed is not None:
+        parts.append(f"at step {failed} of {len(result.steps or [])};")
     if result.exit_code is not None:
         parts.append(f"(exit {result.exit_code})")
     parts.append(

@@ -23,9 +23,10 @@ from ray.exceptions import GetTimeoutError
 from faber_ray.cli.render import status_line
 from faber_ray.cli.session import local_config, open_executor
 from faber_ray.cli.tracking import interrupts_deferred, pending_ids, submit_tracked
+from faber_ray import languages
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import TaskValidationError
-from faber_ray.models import ResourceLimits, Task, TaskResult, TaskStatus
+from faber_ray.models import OutputChunk, ResourceLimits, Task, TaskResult, TaskStatus
 from faber_ray.validation import validate_task
 
 __all__ = ["EXIT_BY_STATUS", "cmd_run", "exit_code_for", "task_from_args"]
@@ -83,7 +84,49 @@ def _piped_stdin() -> bytes | None:
         return stream.read()
 
 
+def _split_inputs(words: list[str]) -> tuple[list[str], list[str]]:
+    """``main.cpp --input a --input=b`` -> (["main.cpp"], ["a", "b"]): options may follow the source."""
+    rest, inputs, position = [], [], 0
+    while position < len(words):
+        word = words[position]
+        if word == "--input" and position + 1 < len(words):
+            inputs.append(words[position + 1])
+            position += 2
+            continue
+        if word.startswith("--input="):
+            inputs.append(word.split("=", 1)[1])
+        else:
+            rest.append(word)
+        position += 1
+    return rest, inputs
+
+
+def _language_task(args: argparse.Namespace, limits: ResourceLimits) -> Task:
+    args.command, more = _split_inputs(args.command)
+    args.input = [*args.input, *more]
+    if len(args.command) != 1:
+        raise TaskValidationError(
+            "with --language give one source file, e.g. faber-ray run --language cpp main.cpp", field="source"
+        )
+    source = _read(args.command[0], "source")
+    inputs = [_read(path, "inputs").decode(errors="replace") for path in args.input] or None
+    stdin = None if inputs else (_read(args.stdin, "stdin") if args.stdin and args.stdin != "-" else _piped_stdin())
+    files = {name: _read(path, f"files.{name}") for name, path in _pairs(args.file, "--file").items()}
+    return languages.task(
+        args.language, source, stdin=stdin, inputs=inputs, files=files or None,
+        limits=limits if limits.model_dump(exclude_none=True) else None,
+    )
+
+
 def task_from_args(args: argparse.Namespace) -> Task:
+    limits = ResourceLimits(
+        timeout=args.timeout, cpu_time=args.cpu_time, memory=args.memory,
+        max_processes=args.max_processes, max_output=args.max_output, disk=args.disk,
+    )
+    if getattr(args, "language", None):
+        return _language_task(args, limits)
+    if args.input:
+        raise TaskValidationError("--input goes with --language; for a command use --stdin", field="inputs")
     if not args.command:
         raise TaskValidationError("command is empty; put it after `--`, e.g. faber-ray run -- echo hi", field="command")
     files: dict[str, str | bytes] = {
@@ -95,10 +138,6 @@ def task_from_args(args: argparse.Namespace) -> Task:
         stdin = _read(args.stdin, "stdin")
     else:
         stdin = _piped_stdin()
-    limits = ResourceLimits(
-        timeout=args.timeout, cpu_time=args.cpu_time, memory=args.memory,
-        max_processes=args.max_processes, max_output=args.max_output, disk=args.disk,
-    )
     return Task(
         command=args.command[0], args=args.command[1:] or None, env=_pairs(args.env, "--env") or None,
         files=files or None, stdin=stdin, image=args.image, limits=limits, network=args.network,
@@ -107,31 +146,66 @@ def task_from_args(args: argparse.Namespace) -> Task:
 
 def cmd_run(args: argparse.Namespace) -> int:
     task = task_from_args(args)
+    # Output is printed as it is written, except for --json (one document at the end) and a
+    # language task run against inputs, which prints one block per input once it ends.
+    live = not args.json and not (getattr(args, "language", None) and args.input)
     if args.direct:
-        result = _run_direct(task, ExecutorConfig.load(args.config))
+        result = _run_direct(task, ExecutorConfig.load(args.config), live)
     else:
-        result = _run_on_executor(task, args.address, local_config(args.address, args.config))
+        result = _run_on_executor(task, args.address, local_config(args.address, args.config), live)
     if result is None:  # interrupted, and no result came back (the reason is printed)
         return EXIT_BY_STATUS[TaskStatus.CANCELLED]
     if args.json:
         print(result.model_dump_json(indent=2))
+    elif not live:
+        _print_steps(result, args)
     else:
-        sys.stdout.write(result.stdout)
-        sys.stdout.flush()
-        sys.stderr.write(result.stderr)
         print(status_line(result), file=sys.stderr)
     return exit_code_for(result)
+
+
+def _write_live(_step: int | None, stream: str, data: bytes) -> None:
+    """Print a chunk of the task's output the moment it arrives."""
+    out = sys.stdout if stream == "stdout" else sys.stderr
+    out.buffer.write(data)
+    out.flush()
+
+
+def _print_steps(result: TaskResult, args: argparse.Namespace) -> None:
+    """A language task: the compiler's words if it said any, then one block per run (per input)."""
+    steps = result.steps or []
+    compiled = bool(steps) and languages.language(args.language).compile is not None
+    if compiled:
+        sys.stderr.write(steps[0].stderr)
+        if steps[0].status is not TaskStatus.SUCCESS:
+            sys.stdout.write(steps[0].stdout)
+    runs = steps[1:] if compiled else steps
+    names = args.input or [None]
+    for number, step in enumerate(runs):
+        if len(names) > 1 or args.input:
+            label = f"input {number + 1}" + (f" ({names[number]})" if number < len(names) and names[number] else "")
+            exit_note = f", exit {step.exit_code}" if step.exit_code is not None else ""
+            print(f"==> {label}: {step.status.value}{exit_note}", flush=True)
+        sys.stdout.write(step.stdout)
+        sys.stdout.flush()
+        sys.stderr.write(step.stderr)
+    print(status_line(result), file=sys.stderr)
 
 
 def _interrupted(why: str) -> None:
     print(f"faber-ray: interrupted; {why}", file=sys.stderr)
 
 
-def _run_on_executor(task: Task, address: str | None, config: ExecutorConfig | None) -> TaskResult | None:
+def _run_on_executor(task: Task, address: str | None, config: ExecutorConfig | None, live: bool) -> TaskResult | None:
     executor, _, private = open_executor(address, config)
     with interrupts_deferred():  # the id is always known before Ctrl-C can act on it
         refs, ids = submit_tracked(executor, [task])
     try:
+        if live and ids[0] is not None:
+            for ref in executor.watch.remote(ids[0]):
+                item = ray.get(ref)
+                if isinstance(item, OutputChunk):
+                    _write_live(item.step, item.stream, item.data)
         return ray.get(refs[0])  # type: ignore[no-any-return]
     except KeyboardInterrupt:
         _interrupted("cancelling the task")
@@ -161,7 +235,7 @@ def _cancel(executor: Any, ref: ray.ObjectRef, execution_id: str | None, private
             ray.get(executor.shutdown.remote())  # whatever is left, containers included, goes
 
 
-def _run_direct(task: Task, config: ExecutorConfig) -> TaskResult | None:
+def _run_direct(task: Task, config: ExecutorConfig, live: bool) -> TaskResult | None:
     """Run in this process through the sandbox core: no Ray, for one-off use on a Docker host.
 
     The runner works in its own thread; this one waits, so that Ctrl-C lands
@@ -177,7 +251,7 @@ def _run_direct(task: Task, config: ExecutorConfig) -> TaskResult | None:
 
     def run() -> None:
         try:
-            results.append(runner.run(checked, execution_id))
+            results.append(runner.run(checked, execution_id, listener=_write_live if live else None))
         finally:
             done.set()
 

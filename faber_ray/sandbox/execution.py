@@ -34,8 +34,8 @@ GVISOR_SAMPLE_MS = 10
 #: How long past its timeout a run may go before the agent is presumed stuck (the container is then recycled).
 AGENT_GRACE = 10.0
 
-#: Called with ("stdout" | "stderr", bytes) as output arrives, for live streaming.
-OutputListener = Callable[[str, bytes], None]
+#: Called with (step number or None, "stdout" | "stderr", bytes) as output arrives, for live streaming.
+OutputListener = Callable[[int | None, str, bytes], None]
 _STREAMS = {1: "stdout", 2: "stderr"}
 
 
@@ -48,6 +48,7 @@ class Execution:
     cancel_reason: str = "cancelled"
     container: SandboxContainer | None = None
     listener: OutputListener | None = None
+    step: int | None = None  #: the step running now (None for a command task)
     finished: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self, reason: str = "cancelled") -> None:
@@ -176,7 +177,7 @@ def _follow(
             buffer = record.stdout if payload[0] == 1 else record.stderr
             buffer.feed(payload[1:])
             if execution.listener is not None and stream:
-                execution.listener(stream, payload[1:])
+                execution.listener(execution.step, stream, payload[1:])
         elif kind == AgentMessage.EXIT:
             record.report = ExitReport.parse(payload)
             # The agent capped what it sent; it counted everything.

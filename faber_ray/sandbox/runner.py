@@ -200,6 +200,7 @@ class SandboxRunner:
         """Each run in turn in one container; a run that does not succeed stops the rest unless it
         may continue (a cancel, an error or a dead sandbox always stop them)."""
         for number, run in enumerate(runs):
+            execution.step = number if task.steps is not None else None
             try:
                 record = run_once(
                     container, run, execution, self.config,

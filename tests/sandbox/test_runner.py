@@ -49,10 +49,10 @@ def leftover_cgroups(_execution_id: str = "") -> list[Path]:
     return [path for path in top.glob("**/step-*") if any(part in ours for part in path.parts)]
 
 
-def started_listener() -> tuple[threading.Event, Callable[[str, bytes], None]]:
+def started_listener() -> tuple[threading.Event, Callable[[int | None, str, bytes], None]]:
     """An event set once the task writes its first output: proof that it is running."""
     event = threading.Event()
-    return event, lambda _stream, _data: event.set()
+    return event, lambda _step, _stream, _data: event.set()
 
 
 #: Prints once it runs, then sleeps until it is killed (so a kill can never miss it under load).
