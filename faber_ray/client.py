@@ -75,7 +75,8 @@ def ensure_ray(address: str | None = None) -> None:
     if address and "RAY_AUTH_MODE" not in os.environ and _token_available():
         _enable_token_mode()
     try:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+        # No address means a Ray of our own: never join whatever cluster happens to run here.
+        ray.init(address=address or "local", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
     except (ConnectionError, AuthenticationError) as error:
         where = f"the Ray cluster at {address!r}" if address else "the local Ray"
         if _is_authentication_failure(error):

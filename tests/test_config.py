@@ -369,3 +369,25 @@ def test_config_pickles_and_round_trips_through_json() -> None:
     config = ExecutorConfig(default_timeout=3, allowed_images=["x:1"], ceilings={"memory": "1g"})
     assert pickle.loads(pickle.dumps(config)) == config
     assert ExecutorConfig.model_validate_json(config.model_dump_json()) == config
+
+
+def test_every_variable_the_scripts_read_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/, .ci/ and cluster-configs/ set FABER_RAY_* variables; none may be refused as unknown."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [*root.joinpath("scripts").iterdir(), root / ".ci" / "run", *root.joinpath("cluster-configs").rglob("*")]
+    names = set()
+    for source in sources:
+        if source.is_file():
+            names.update(re.findall(r"FABER_RAY_[A-Z0-9_]*[A-Z0-9]", source.read_text(errors="replace")))
+    assert "FABER_RAY_SETUP_IMAGES" in names
+    for name in sorted(names):
+        if name.startswith("FABER_RAY_MN_"):
+            continue
+        monkeypatch.setenv(name, "1")
+    try:
+        ExecutorConfig.from_env()
+    except ConfigurationError as refused:
+        if "unknown environment variable" in refused.reason:
+            raise
