@@ -152,6 +152,13 @@ class ExecutorConfig(ReportingModel):
     max_collected_files: Count = Field(100, gt=0, description="Files one task's collect may return.")
     max_collected_bytes: ByteCount = Field(16 * MiB, gt=0, description="Bytes one task's collect may return.")
 
+    # The HTTP API (`faber-ray serve`).
+    api_tokens: list[str] | dict[str, str] | None = Field(
+        None, repr=False,
+        description="Tokens the HTTP API accepts: a list, or a mapping of token to user name; "
+        "None makes `faber-ray serve` generate one.",
+    )
+
     def __init__(self, /, **values: Any) -> None:
         # Only for type checkers, which do not see the defaults given to Field()
         # positionally; ReportingModel.__init__ does the work.
@@ -170,6 +177,25 @@ class ExecutorConfig(ReportingModel):
             raise PydanticCustomError(
                 "allowed_images_empty", "allowed_images is empty, so no task could run; write ['*'] to allow any image"
             )
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _usable_tokens(cls, value: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
+        if value is None:
+            return None
+        tokens = list(value)
+        if not tokens:
+            raise PydanticCustomError(
+                "api_tokens_empty", "api_tokens is empty, so no request could be served; give at least one token"
+            )
+        for token in tokens:
+            if len(token.strip()) < 8 or token != token.strip():
+                raise PydanticCustomError(
+                    "api_token_short", "every API token must be at least 8 characters, without surrounding spaces"
+                )
+        if isinstance(value, dict) and any(not user.strip() for user in value.values()):
+            raise PydanticCustomError("api_token_user", "every API token's user name must be non-empty")
         return value
 
     def resolve_limits(self, limits: ResourceLimits | None) -> ResolvedLimits:

@@ -391,3 +391,25 @@ def test_every_variable_the_scripts_read_is_accepted(monkeypatch: pytest.MonkeyP
     except ConfigurationError as refused:
         if "unknown environment variable" in refused.reason:
             raise
+
+
+# API tokens (the HTTP API) ------------------------------------------------------
+
+
+def test_api_tokens_from_the_environment_as_a_list_or_an_object() -> None:
+    listed = ExecutorConfig.from_env({"FABER_RAY_API_TOKENS": '["token-one-1234", "token-two-5678"]'})
+    assert listed.api_tokens == ["token-one-1234", "token-two-5678"]
+    named = ExecutorConfig.from_env({"FABER_RAY_API_TOKENS": '{"token-one-1234": "alice"}'})
+    assert named.api_tokens == {"token-one-1234": "alice"}
+    assert ExecutorConfig().api_tokens is None
+    assert "token-one-1234" not in repr(named)  # tokens stay out of logs that print the config
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [([], "is empty"), (["short"], "at least 8 characters"), ({"token-one-1234": " "}, "user name"), ("x" * 9, "list")],
+)
+def test_unusable_api_tokens_are_refused(value: object, words: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        ExecutorConfig(api_tokens=value)
+    assert caught.value.field == "api_tokens" and words in caught.value.reason
