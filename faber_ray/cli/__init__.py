@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from faber_ray import __version__
-from faber_ray.cli import commands, images
+from faber_ray.cli import commands, images, serve
 from faber_ray.models import parse_byte_count
 
 __all__ = ["build_parser", "main"]
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         view.set_defaults(func=func)
 
     images.register(sub)
+    serve.register(sub)
     return parser
 
 

@@ -1,0 +1,183 @@
+"""The Ray Serve application: one replica running FastAPI in front of a named ``TaskExecutor``.
+
+``deploy`` starts Serve (if it is not running) with its HTTP proxy on the head
+node only, and runs the app; ``undeploy`` removes it again. The replica finds
+the executor by name in faber-ray's namespace (Serve's own actors live in
+"serve"), and holds the book of the tasks submitted through it
+(:mod:`faber_ray.http.service`), which is why there is exactly one replica.
+
+Backpressure is bounded at every step: Serve queues at most
+:data:`MAX_QUEUED_REQUESTS` requests for the replica (then answers 503 itself),
+the replica runs at most :data:`MAX_ONGOING_REQUESTS` at once (handlers are
+async and mostly wait on the executor, so the number is high), a body larger
+than ``max_body_bytes`` is a 413, the executor refuses what its queue cannot
+take now (429 / 503), and a request waits for results at most ``wait_limit``
+seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from ray import serve
+from ray.exceptions import RayError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from faber_ray import __version__
+from faber_ray.actors.options import NAMESPACE
+from faber_ray.http import judge0_api, native
+from faber_ray.http.auth import TokenTable
+from faber_ray.http.service import Service
+
+__all__ = [
+    "APP_NAME", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_WAIT_LIMIT", "MAX_ONGOING_REQUESTS", "MAX_QUEUED_REQUESTS",
+    "HTTPFrontDoor", "create_app", "deploy", "serve_is_running", "undeploy",
+]
+
+APP_NAME = "faber-ray"
+#: Requests one replica handles at once (most of them wait on the executor).
+MAX_ONGOING_REQUESTS = 1024
+#: Requests Serve holds for the replica beyond those; more are answered 503 by Serve.
+MAX_QUEUED_REQUESTS = 512
+#: The largest request body: room for a task's files (64 MiB) and stdin (16 MiB) in JSON.
+DEFAULT_MAX_BODY_BYTES = 128 * 1024**2
+#: The longest a request waits for results (wait=true) before answering what it has.
+DEFAULT_WAIT_LIMIT = 600.0
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+def _sentence(error: dict[str, Any]) -> str:
+    """A FastAPI validation error as a sentence: where, then what."""
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header"))
+    kind = next((part for part in error.get("loc", ()) if part in ("query", "path", "header")), "body")
+    message = str(error.get("msg", "is invalid"))
+    if error.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')})"
+    if kind == "body" and not where:
+        return f"the body is invalid: {message}"
+    return f"{'the body' if kind == 'body' else kind + ' parameter'} {where!r}: {message}"
+
+
+def _is_judge0(request: Request) -> bool:
+    return "/judge0" in request.url.path
+
+
+def create_app(service: Service, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The FastAPI app of one replica, with ``service`` on its state."""
+    app = FastAPI(
+        title="faber-ray", version=__version__, max_body_size=max_body_bytes,
+        description="Sandboxed task execution on Ray: a native API under /v1 and a Judge0 CE 1.13.1-compatible "
+        "API under /judge0.",
+    )
+    app.state.service = service
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        detail = str(error.detail)
+        if error.status_code == 413:
+            detail = f"the request body is larger than {max_body_bytes} bytes, the most this API takes"
+        elif error.status_code == 404 and detail == "Not Found":
+            detail = f"there is no route {request.method} {request.url.path}"
+        elif error.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        body: dict[str, Any] = {"error": detail} if _is_judge0(request) else {"detail": detail}
+        return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = error.errors()
+        detail = _sentence(errors[0]) if errors else "the request is invalid"
+        if _is_judge0(request):
+            return JSONResponse({"error": detail}, status_code=422)
+        return native.problem_response(422, detail, reason=detail)
+
+    @app.exception_handler(RayError)
+    async def executor_unreachable(request: Request, error: RayError) -> JSONResponse:
+        detail = f"the executor cannot be reached ({type(error).__name__}); try again later"
+        return JSONResponse({"error": detail} if _is_judge0(request) else {"detail": detail}, status_code=503)
+
+    @app.get("/healthz", response_model=Health, responses={503: {"description": "The executor does not answer"}},
+             tags=["health"], summary="200 once requests can be served (no token needed)")
+    async def healthz() -> Health | JSONResponse:
+        try:
+            await asyncio.wait_for(service.executor.cache_info.remote(), 10)
+        except (RayError, asyncio.TimeoutError):
+            return JSONResponse({"status": "executor unreachable", "version": __version__}, status_code=503)
+        return Health(status="ok", version=__version__)
+
+    app.include_router(native.router)
+    app.include_router(judge0_api.router)
+    return app
+
+
+@serve.deployment(
+    name="faber-ray-http",
+    num_replicas=1,
+    max_ongoing_requests=MAX_ONGOING_REQUESTS,
+    max_queued_requests=MAX_QUEUED_REQUESTS,
+    ray_actor_options={"num_cpus": 0},
+)
+@serve.ingress()
+class HTTPFrontDoor:
+    """The replica: connects to the executor, then builds its FastAPI app around the Service."""
+
+    async def __init__(  # type: ignore[misc]  # Serve awaits an async constructor
+        self, executor_name: str, namespace: str, tokens: TokenTable, max_body_bytes: int, wait_limit: float
+    ) -> None:
+        self._service = await Service.connect(executor_name, namespace, tokens, wait_limit)
+        self._max_body_bytes = max_body_bytes
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(self._service, self._max_body_bytes)
+
+
+def serve_is_running() -> bool:
+    """Whether Serve's controller runs in this Ray cluster (then its HTTP options are already fixed)."""
+    import ray
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    except ValueError:
+        return False
+    return True
+
+
+def deploy(
+    executor_name: str,
+    tokens: TokenTable,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    namespace: str = NAMESPACE,
+    app_name: str = APP_NAME,
+    route_prefix: str = "/",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    wait_limit: float = DEFAULT_WAIT_LIMIT,
+) -> bool:
+    """Run the app in front of the executor named ``executor_name``; True if Serve was started here.
+
+    Serve must not already run with another address: its HTTP options are fixed
+    when it starts, so a running Serve keeps its own host and port.
+    """
+    started = not serve_is_running()
+    serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
+    application = HTTPFrontDoor.bind(executor_name, namespace, tokens, max_body_bytes, wait_limit)  # type: ignore[attr-defined]
+    serve.run(application, name=app_name, route_prefix=route_prefix, blocking=False)
+    return started
+
+
+def undeploy(app_name: str = APP_NAME, stop_serve: bool = False) -> None:
+    """Remove the app; with ``stop_serve``, stop Serve too (its controller and proxy)."""
+    serve.delete(app_name)
+    if stop_serve:
+        serve.shutdown()

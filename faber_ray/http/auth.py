@@ -1,0 +1,91 @@
+"""Who may call the HTTP API: a table of token digests, checked in constant time.
+
+The table holds SHA-256 digests, never the tokens themselves, so the Serve
+replica (and the deployment's arguments, which Ray stores) never keep a usable
+secret. Every digest is compared with ``hmac.compare_digest`` and the loop never
+stops early, so neither the position nor a prefix of a valid token shows in the
+time an answer takes.
+
+With no ``api_tokens`` configured, ``faber-ray serve`` generates a token and
+writes it to a file only the current user can read (:func:`write_token_file`):
+the API never runs open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from faber_ray.errors import ConfigurationError
+from faber_ray.sandbox.hostpath import cache_dir
+
+__all__ = ["TokenTable", "digest", "generate_token", "token_file_path", "user_name_for", "write_token_file"]
+
+
+def digest(token: str) -> str:
+    """The hex SHA-256 of a token: what the table keeps."""
+    return hashlib.sha256(token.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def user_name_for(token: str) -> str:
+    """The user name of a token given without one: stable, and revealing nothing of the token."""
+    return f"token-{digest(token)[:8]}"
+
+
+def generate_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """``(digest, user name)`` pairs; picklable, so it travels to the Serve replica as it is."""
+
+    entries: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_tokens(cls, tokens: Sequence[str] | Mapping[str, str]) -> TokenTable:
+        """From ``ExecutorConfig.api_tokens``: a list of tokens, or a mapping of token to user name."""
+        if isinstance(tokens, Mapping):
+            pairs = [(digest(token), user) for token, user in tokens.items()]
+        else:
+            pairs = [(digest(token), user_name_for(token)) for token in tokens]
+        if not pairs:
+            raise ConfigurationError("no API token is configured, so no request could be served", field="api_tokens")
+        return cls(tuple(pairs))
+
+    def user(self, presented: str | None) -> str | None:
+        """The user name of a presented token, or None if it is not one of ours."""
+        if not presented:
+            return None
+        wanted = digest(presented)
+        found: str | None = None
+        for known, user in self.entries:  # no early exit: the time does not say which entry matched
+            if hmac.compare_digest(known, wanted):
+                found = user
+        return found
+
+
+def token_file_path(port: int) -> Path:
+    """Where ``serve`` writes a generated token: faber-ray's private cache, one file per port."""
+    return cache_dir("serve") / f"api-token-{port}"
+
+
+def write_token_file(token: str, path: Path) -> Path:
+    """Write ``token`` to ``path`` with mode 0600, in a directory that ``cache_dir`` checked is ours.
+
+    The file is replaced, never followed: an old file or a link in its place is
+    removed first and the new one is created exclusively.
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(token + "\n")
+    return path

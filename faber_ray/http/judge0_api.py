@@ -1,0 +1,178 @@
+"""The Judge0 CE 1.13.1-compatible API under ``/judge0``, over the translation in :mod:`faber_ray.http.judge0`.
+
+Authentication is Judge0's ``X-Auth-Token`` header. A submission's token is
+its execution id, so ``faber-ray stats`` counts it and ``get_result`` finds
+it. The routes only move data: what a Judge0 body means, and what a result
+looks like in Judge0's JSON, is decided by the translation module. Errors read
+as Judge0's: ``{"error": sentence}``, 422 with the field's messages for a
+refused submission, and 503 ``{"error": "queue is full"}`` when the executor's
+queue cannot take it now.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+
+from faber_ray.errors import ExecutorError, QueueFullError
+from faber_ray.http import judge0
+from faber_ray.http.service import Service, service_of
+from faber_ray.models import Task, TaskResult
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/judge0", tags=["judge0"])
+_token_header = APIKeyHeader(name="X-Auth-Token", auto_error=False, description="A token of ExecutorConfig.api_tokens")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid X-Auth-Token"},
+    404: {"description": "Unknown token or language"},
+    400: {"description": "Invalid fields"},
+    413: {"description": "Body too large"},
+    422: {"description": "Refused submission: {field: [messages]}"},
+    503: {"description": "queue is full, or the executor cannot be reached"},
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: _ERRORS[code] for code in codes}
+
+
+async def judge0_user(request: Request, token: Annotated[str | None, Depends(_token_header)]) -> str:
+    """The user name of the request's X-Auth-Token; 401 without a valid one."""
+    user = service_of(request).tokens.user(token)
+    if user is None:
+        raise HTTPException(401, "a valid token is required: send X-Auth-Token: <token>")
+    return user
+
+
+User = Annotated[str, Depends(judge0_user)]
+Svc = Annotated[Service, Depends(service_of)]
+Encoded = Annotated[bool, Query(description="Text fields are base64, in the request and in the answer")]
+Fields = Annotated[str | None, Query(description="Comma-separated fields, or * for all")]
+
+
+def _refused(error: ExecutorError) -> JSONResponse:
+    """Judge0's answer to a refusal: 503 for a full queue, else the translation's 400 or 422."""
+    if isinstance(error, QueueFullError):
+        return JSONResponse({"error": "queue is full"}, status_code=503)
+    status, body = judge0.error_response(error)
+    return JSONResponse(body, status_code=status)
+
+
+def _fields(fields: str | None) -> tuple[str, ...]:
+    try:
+        return tuple(judge0.parse_fields(fields))
+    except ExecutorError as error:
+        raise HTTPException(400, error.reason) from None
+
+
+async def _answer(service: Service, token: str, fields: tuple[str, ...], encoded: bool) -> dict[str, Any] | None:
+    entry = service.entry(token)
+    if entry is None or entry.record is None:
+        return None
+    result: TaskResult | None = entry.result
+    running = result is None and await service.state_of(token, entry) == "running"
+    return judge0.submission_json(
+        entry.record, result, running=running, finished_at=entry.finished_at, fields=fields, base64_encoded=encoded,
+    )
+
+
+async def _submit(service: Service, user: str, parsed: list[tuple[Task, judge0.Submission]]) -> list[str]:
+    """Submit translated submissions; each record takes its task's execution id as its token."""
+    return await service.submit(
+        [task for task, _ in parsed], user,
+        records=lambda execution_id, position: dataclasses.replace(parsed[position][1], token=execution_id),
+    )
+
+
+@router.get("/languages", response_model=list[dict[str, Any]], responses=_errors(401))
+async def get_languages(user: User) -> list[dict[str, Any]]:
+    return list(judge0.languages())
+
+
+@router.get("/languages/{language_id}", response_model=dict[str, Any], responses=_errors(401, 404))
+async def get_language(user: User, language_id: int) -> dict[str, Any]:
+    try:
+        return dict(judge0.language(language_id))
+    except ExecutorError as error:
+        raise HTTPException(404, error.reason) from None
+
+
+@router.get("/statuses", response_model=list[dict[str, Any]], responses=_errors(401))
+async def get_statuses(user: User) -> list[dict[str, Any]]:
+    return list(judge0.statuses())
+
+
+@router.get("/config_info", response_model=dict[str, Any], responses=_errors(401))
+async def get_config_info(service: Svc, user: User) -> dict[str, Any]:
+    return dict(judge0.config_info(service.config))
+
+
+@router.get("/about", response_model=dict[str, Any], responses=_errors(401))
+async def get_about(user: User) -> dict[str, Any]:
+    return dict(judge0.about())
+
+
+@router.post("/submissions/batch", status_code=201, response_model=list[dict[str, Any]],
+             responses=_errors(400, 401, 413, 422, 503))
+async def post_batch(
+    service: Svc, user: User,
+    body: Annotated[dict[str, Any], Body(description='{"submissions": [submission, ...]}')],
+    base64_encoded: Encoded = False,
+) -> list[dict[str, Any]] | JSONResponse:
+    try:
+        ids = await _submit(service, user, judge0.parse_batch(body, service.config, base64_encoded=base64_encoded))
+    except ExecutorError as error:
+        return _refused(error)
+    return [{"token": token} for token in ids]
+
+
+@router.get("/submissions/batch", response_model=dict[str, list[dict[str, Any] | None]],
+            responses=_errors(400, 401))
+async def get_batch(
+    service: Svc, user: User,
+    tokens: Annotated[str, Query(description="Comma-separated tokens, in the order the answer keeps")],
+    base64_encoded: Encoded = False, fields: Fields = None,
+) -> dict[str, list[dict[str, Any] | None]] | JSONResponse:
+    try:
+        wanted = judge0.parse_tokens(tokens)
+    except ExecutorError as error:
+        return _refused(error)
+    chosen = _fields(fields)
+    return {"submissions": [await _answer(service, token, chosen, base64_encoded) for token in wanted]}
+
+
+@router.post("/submissions", status_code=201, response_model=dict[str, Any], responses=_errors(400, 401, 413, 422, 503))
+async def post_submission(
+    service: Svc, user: User,
+    body: Annotated[dict[str, Any], Body(description="A Judge0 submission")],
+    base64_encoded: Encoded = False,
+    wait: Annotated[bool, Query(description="Answer once the submission is judged")] = False,
+    fields: Fields = None,
+) -> dict[str, Any] | JSONResponse:
+    chosen = _fields(fields) if wait else ()
+    try:
+        parsed = judge0.parse_submission(body, service.config, base64_encoded=base64_encoded)
+        ids = await _submit(service, user, [parsed])
+    except ExecutorError as error:
+        return _refused(error)
+    if not wait:
+        return {"token": ids[0]}
+    await service.wait(ids)  # past the wait limit, the answer says In Queue or Processing
+    answer = await _answer(service, ids[0], chosen, base64_encoded)
+    return answer if answer is not None else {"token": ids[0]}
+
+
+@router.get("/submissions/{token}", response_model=dict[str, Any], responses=_errors(400, 401, 404))
+async def get_submission(
+    service: Svc, user: User, token: str, base64_encoded: Encoded = False, fields: Fields = None,
+) -> dict[str, Any]:
+    answer = await _answer(service, token, _fields(fields), base64_encoded)
+    if answer is None:
+        raise HTTPException(404, f"no submission {token} is known here")
+    return answer
