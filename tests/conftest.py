@@ -4,6 +4,8 @@
   factories and the ``no_leftover_sandboxes`` check. Nothing mocks the engine.
   Test modules that start containers opt in with
   ``pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")``.
+* Ray: the session's one 3-node cluster (``ray_cluster``), shared by the actor
+  and the HTTP tests; the actor tests' own fixtures are in tests/actors/conftest.py.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 
 import docker
 import pytest
+import ray
+from cli_support import free_port
+from ray.cluster_utils import Cluster
 
 from faber_ray.config import ExecutorConfig
 from faber_ray.sandbox.engine import connect
@@ -120,3 +125,37 @@ def no_leftover_sandboxes(docker_client: docker.DockerClient) -> Iterator[None]:
     if left:
         reap_sandboxes(docker_client, only=_ours)
     assert left == [], f"faber-ray containers left behind: {left}"
+
+
+# ---------------------------------------------------------------------------
+# Ray (the actor and the HTTP tests share one cluster)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def metrics_port() -> int:
+    """The head node's Prometheus metrics port (for a metrics test)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(metrics_port: int) -> Iterator[Cluster]:
+    """Head plus two workers, each with one CPU; node death is noticed within ~1.5 s."""
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "metrics_export_port": metrics_port,
+            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3},
+        },
+    )
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    cluster.base_node_ids = {node["NodeID"] for node in ray.nodes() if node["Alive"]}  # type: ignore[attr-defined]
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -1,6 +1,6 @@
 """Ray fixtures for the actor runtime tests.
 
-One 3-node ``ray.cluster_utils.Cluster`` serves the whole session (it costs
+One 3-node ``ray.cluster_utils.Cluster`` (``ray_cluster``, in tests/conftest.py) serves the whole session (it costs
 ~10 s to start). Tests that remove a node add one of their own first, so the
 shared cluster keeps its three. Executors are module-scoped; their teardown
 calls ``shutdown()`` and checks that no ``faber-ray`` container is left.
@@ -16,7 +16,7 @@ from typing import Any
 import docker
 import pytest
 import ray
-from actor_support import free_port, shut_down
+from actor_support import shut_down
 from ray.cluster_utils import Cluster
 
 from faber_ray import ExecutorConfig, TaskExecutor
@@ -32,33 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def metrics_port() -> int:
-    """The head node's Prometheus metrics port (for a metrics test)."""
-    return free_port()
-
-
-@pytest.fixture(scope="session")
-def ray_cluster(metrics_port: int) -> Iterator[Cluster]:
-    """Head plus two workers, each with one CPU; node death is noticed within ~1.5 s."""
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 1,
-            "metrics_export_port": metrics_port,
-            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3},
-        },
-    )
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address)
-    cluster.base_node_ids = {node["NodeID"] for node in ray.nodes() if node["Alive"]}  # type: ignore[attr-defined]
-    try:
-        yield cluster
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+# ``metrics_port`` and ``ray_cluster`` are in tests/conftest.py: the HTTP tests share the cluster.
 
 
 @pytest.fixture(scope="session")
