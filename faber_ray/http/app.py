@@ -26,7 +26,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from ray import serve
 from ray.exceptions import RayError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faber_ray import __version__
 from faber_ray.actors.options import NAMESPACE
@@ -36,7 +38,7 @@ from faber_ray.http.service import Service
 
 __all__ = [
     "APP_NAME", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_WAIT_LIMIT", "MAX_ONGOING_REQUESTS", "MAX_QUEUED_REQUESTS",
-    "HTTPFrontDoor", "create_app", "deploy", "serve_is_running", "undeploy",
+    "BodyLimit", "HTTPFrontDoor", "create_app", "deploy", "serve_is_running", "undeploy",
 ]
 
 APP_NAME = "faber-ray"
@@ -67,6 +69,45 @@ def _sentence(error: dict[str, Any]) -> str:
     return f"{'the body' if kind == 'body' else kind + ' parameter'} {where!r}: {message}"
 
 
+class BodyLimit:
+    """Refuse a body over ``limit`` bytes with a 413 sentence: at once when Content-Length says so, else
+    as soon as the bytes read pass it (the route's handler then answers through the exception handlers).
+
+    FastAPI's own ``max_body_size`` answers a plain "Content Too Large" that no
+    exception handler can reword, hence this.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            detail = _too_large(self.limit)
+            judge0 = "/judge0" in scope.get("path", "")
+            await JSONResponse({"error": detail} if judge0 else {"detail": detail}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise StarletteHTTPException(413, _too_large(self.limit))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes, the most this API takes"
+
+
 def _is_judge0(request: Request) -> bool:
     return "/judge0" in request.url.path
 
@@ -74,23 +115,26 @@ def _is_judge0(request: Request) -> bool:
 def create_app(service: Service, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """The FastAPI app of one replica, with ``service`` on its state."""
     app = FastAPI(
-        title="faber-ray", version=__version__, max_body_size=max_body_bytes,
+        title="faber-ray", version=__version__,
         description="Sandboxed task execution on Ray: a native API under /v1 and a Judge0 CE 1.13.1-compatible "
         "API under /judge0.",
     )
     app.state.service = service
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        detail = str(error.detail)
-        if error.status_code == 413:
-            detail = f"the request body is larger than {max_body_bytes} bytes, the most this API takes"
-        elif error.status_code == 404 and detail == "Not Found":
+        detail, status = str(error.detail), error.status_code
+        if status == 400 and detail == "There was an error parsing the body":  # FastAPI's, e.g. for non-UTF-8
+            detail, status = "the body could not be read as JSON (is it UTF-8 text?)", 422
+        elif status == 413:
+            detail = _too_large(max_body_bytes)
+        elif status == 404 and detail == "Not Found":
             detail = f"there is no route {request.method} {request.url.path}"
-        elif error.status_code == 405:
+        elif status == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
         body: dict[str, Any] = {"error": detail} if _is_judge0(request) else {"detail": detail}
-        return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
+        return JSONResponse(body, status_code=status, headers=getattr(error, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
