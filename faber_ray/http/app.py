@@ -64,6 +64,8 @@ def _sentence(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "is invalid"))
     if error.get("type") == "json_invalid":
         return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')})"
+    if kind == "body" and not where and error.get("type") == "dict_type":
+        return "the body must be a JSON object, sent as Content-Type: application/json"
     if kind == "body" and not where:
         return f"the body is invalid: {message}"
     return f"{'the body' if kind == 'body' else kind + ' parameter'} {where!r}: {message}"
