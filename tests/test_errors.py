@@ -23,10 +23,22 @@ KINDS = [
 ]
 
 
+# Refinements of a kind: catching the kind still catches them.
+REFINEMENTS = {errors.QueueFullError: errors.ExecutionError}
+
+
 def test_exactly_eight_kinds_under_the_root() -> None:
     exported = {getattr(errors, name) for name in errors.__all__} - {ExecutorError}
-    assert {kind for kind in exported if isinstance(kind, type)} == set(KINDS)
+    classes = {kind for kind in exported if isinstance(kind, type)}
+    assert classes - set(REFINEMENTS) == set(KINDS)
     assert ExecutorError.__bases__ == (Exception,)
+
+
+@pytest.mark.parametrize("refinement", list(REFINEMENTS), ids=lambda kind: kind.__name__)
+def test_refinements_sit_under_one_kind(refinement: type[ExecutorError]) -> None:
+    assert refinement.__bases__ == (REFINEMENTS[refinement],)
+    with pytest.raises(REFINEMENTS[refinement]):
+        raise refinement("queue is full")
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.__name__)
