@@ -1,7 +1,9 @@
 """One task at a time through the sandbox core, against the raw docker SDK doing the same.
 
 Prints ratios (faber-ray / baseline) for the latency of one short task and of
-a task that writes 8 MiB of output. Run: python benchmarks/bench_sandbox.py
+a task that writes 8 MiB of output, in fresh mode (a container per task, as the
+SDK does) and in warm mode (one reused, reset container).
+Run: ``python3 -m benchmarks.bench_sandbox [--repeat 20]``
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     client = docker.from_env()
-    runner = SandboxRunner(ExecutorConfig(), client=client)
+    runners = {mode: SandboxRunner(ExecutorConfig(sandbox_mode=mode), client=client) for mode in ("fresh", "warm")}
     raw_docker_run(client, ["true"])  # warm the image cache
     cases = {
         "echo": ["echo", "hello"],
@@ -29,9 +31,12 @@ def main() -> None:
     for name, argv in cases.items():
         print(f"{name}:")
         task = Task(command=argv[0], args=argv[1:], limits=ResourceLimits(max_output=16 << 20))
-        ours = timed("faber-ray SandboxRunner.run", args.repeat, lambda: runner.run(task))
         base = timed("docker SDK containers.run", args.repeat, lambda: raw_docker_run(client, argv))
-        ratio_line(name, ours, base)
+        for mode, runner in runners.items():
+            ours = timed(f"faber-ray SandboxRunner.run ({mode})", args.repeat, lambda runner=runner: runner.run(task))
+            ratio_line(f"{name}, {mode}", ours, base)
+    for runner in runners.values():
+        runner.close()
 
 
 if __name__ == "__main__":
