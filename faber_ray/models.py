@@ -7,11 +7,13 @@ names the task index and the field in one consistent error.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from faber_ray.reporting import ReportingModel
@@ -62,6 +64,25 @@ def refuse_bool(value: object) -> object:
 ByteCount = Annotated[int, BeforeValidator(parse_byte_count), BeforeValidator(refuse_bool)]
 Count = Annotated[int, BeforeValidator(refuse_bool)]
 Number = Annotated[float, BeforeValidator(refuse_bool)]
+
+
+def _from_base64(value: object, info: ValidationInfo) -> object:
+    """In JSON, bytes are base64: the standard alphabet, the URL-safe one accepted too."""
+    if info.mode != "json" or not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value.replace("-", "+").replace("_", "/"), validate=True)
+    except binascii.Error:
+        raise PydanticCustomError("base64", "Input should be base64") from None
+
+
+def _to_base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+# Bytes that JSON carries as standard base64 (``base64.b64decode`` reads it),
+# and that Python code sees as bytes.
+Base64Bytes = Annotated[bytes, BeforeValidator(_from_base64), PlainSerializer(_to_base64, when_used="json")]
 
 
 class TaskStatus(str, enum.Enum):
@@ -178,9 +199,7 @@ class StepResult(_Model):
 class TaskResult(_Model):
     """Everything known about one execution. In JSON, ``files`` hold base64."""
 
-    model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False, ser_json_bytes="base64", val_json_bytes="base64"
-    )
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     execution_id: str
     status: TaskStatus
@@ -199,7 +218,9 @@ class TaskResult(_Model):
         default="fresh", description="How it ran: in a reused (warm) container, or in one made for it alone."
     )
     steps: list[StepResult] | None = Field(default=None, description="One per step that ran; None for a command.")
-    files: dict[str, bytes] = Field(default_factory=dict, description="What collect matched, by relative path.")
+    files: dict[str, Base64Bytes] = Field(
+        default_factory=dict, description="What collect matched, by relative path (base64 in JSON)."
+    )
     file_errors: dict[str, str] = Field(
         default_factory=dict, description="Paths (or patterns) that matched but were not returned, and why."
     )
@@ -208,10 +229,8 @@ class TaskResult(_Model):
 class OutputChunk(_Model):
     """A piece of a running task's output, as it was written (``TaskExecutor.stream`` and ``watch``)."""
 
-    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
-
     stream: Literal["stdout", "stderr"]
-    data: bytes
+    data: Base64Bytes
     step: int | None = Field(default=None, description="Which step wrote it (None for a command task).")
 
 

@@ -80,8 +80,8 @@ def test_the_language_form_steps_and_collected_files(client: httpx.Client) -> No
     first, second = answer.json()["results"]
     assert (first["status"], first["steps"][-1]["stdout"]) == ("SUCCESS", "hello\n")
     assert second["status"] == "SUCCESS" and len(second["steps"]) == 2
-    # bytes are base64 in JSON, as the TaskResult model writes them (the URL-safe alphabet)
-    assert base64.urlsafe_b64decode(second["files"]["out.bin"]) == b"\xff\x00ok"
+    # bytes are standard base64 in JSON, as the TaskResult model writes them
+    assert base64.b64decode(second["files"]["out.bin"], validate=True) == b"\xff\x00ok"
 
 
 def test_polling_says_queued_or_running_until_the_result(client: httpx.Client) -> None:
