@@ -24,6 +24,7 @@ import ray
 from ray.exceptions import RayError
 
 from faber_ray import metrics
+from faber_ray.actors.delivery import ResultDelivery
 from faber_ray.actors.options import ActorNames
 from faber_ray.actors.pool import WorkerPool, short_error
 from faber_ray.config import ExecutorConfig
@@ -44,8 +45,6 @@ BY_CANCEL = "cancelled by TaskExecutor.cancel"
 BY_SHUTDOWN = "cancelled by TaskExecutor.shutdown"
 #: Releases wait this long for an admission call to carry them before going alone.
 RELEASE_DELAY = 0.005
-#: Results wait this long to be stored together; the slot they used is free already.
-DELIVERY_DELAY = 0.002
 
 
 @ray.remote
@@ -67,10 +66,9 @@ class Scheduler:
         self._futures: dict[str, asyncio.Future[TaskResult]] = {}
         self._stamps: dict[str, PhaseStamps] = {}
         self._phases = PhaseClock()
-        self._outbox: list[TaskResult] = []
+        self._delivery = ResultDelivery(collector, self._spawn, self._delivered)
         self._releases: list[str] = []
         self._located: dict[str, asyncio.Event] = {}  # someone waits to learn where an execution runs
-        self._delivery: asyncio.Task[None] | None = None
         self._closed = False
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
@@ -104,8 +102,7 @@ class Scheduler:
             record = self._book.get(execution_id)
             if record is not None:
                 self._finish(self._cancelled_result(record.item, f"{BY_SHUTDOWN} while it was running"))
-        while self._delivery is not None:
-            await self._delivery
+        await self._delivery.drain()
         await asyncio.sleep(0)  # let the resolved result calls answer before this actor is killed
         for task in self._background:
             task.cancel()
@@ -367,9 +364,8 @@ class Scheduler:
             self._book.queue(item.execution_id)
             self._queue.push_front(item)
             return None
-        return self._error_result(
-            item, node, f"{cause}; no infrastructure retries left ({self._config.max_infra_retries} allowed)"
-        )
+        retries = self._config.max_infra_retries
+        return self._ended(item, TaskStatus.ERROR, f"{cause}; no infrastructure retries left ({retries} allowed)", node)
 
     # Delivery ------------------------------------------------------------------
 
@@ -383,46 +379,23 @@ class Scheduler:
         self._moved(result.execution_id)
         usage = result.resource_usage
         metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
-        self._outbox.append(result)
-        if self._delivery is None:
-            self._delivery = self._spawn(self._deliver(), name="deliver")
+        self._delivery.add(result)
 
-    async def _deliver(self) -> None:
-        """Store results, then resolve their refs: whoever holds a result can also find it
-        with ``get_result`` and see it counted in ``stats``. One call per batch."""
-        try:
-            await asyncio.sleep(DELIVERY_DELAY)  # let a batch gather: this delays refs, never slots
-            while self._outbox:
-                batch, self._outbox = self._outbox, []
-                try:
-                    await self._collector.add_many.remote(batch)
-                except RayError as error:
-                    log.error("ResultCollector unreachable (%s); %d results are not cached", short_error(error), len(batch))
-                now = time.monotonic()
-                for result in batch:
-                    self._book.delivered(result.execution_id)
-                    stamps = self._stamps.pop(result.execution_id, None)
-                    if stamps is not None:
-                        self._phases.record(stamps, now)
-                    future = self._futures.get(result.execution_id)
-                    if future is not None and not future.done():
-                        future.set_result(result)
-        finally:
-            self._delivery = None
+    def _delivered(self, result: TaskResult, now: float) -> None:
+        """The collector has ``result``: resolve its ref."""
+        self._book.delivered(result.execution_id)
+        stamps = self._stamps.pop(result.execution_id, None)
+        if stamps is not None:
+            self._phases.record(stamps, now)
+        future = self._futures.get(result.execution_id)
+        if future is not None and not future.done():
+            future.set_result(result)
 
     def _cancelled_result(self, item: QueuedTask, reason: str) -> TaskResult:
-        return TaskResult(
-            execution_id=item.execution_id, status=TaskStatus.CANCELLED, error=reason,
-            image=item.task.image or self._config.default_image, attempts=item.attempts,
-            sandbox=self._config.sandbox_mode,
-        )
+        return self._ended(item, TaskStatus.CANCELLED, reason)
 
-    def _error_result(self, item: QueuedTask, node: str, error: str) -> TaskResult:
-        return TaskResult(
-            execution_id=item.execution_id, status=TaskStatus.ERROR, error=error, node_id=node,
-            image=item.task.image or self._config.default_image, attempts=item.attempts,
-            sandbox=self._config.sandbox_mode,
-        )
+    def _ended(self, item: QueuedTask, status: TaskStatus, reason: str, node: str = "") -> TaskResult:
+        return item.ended(status, reason, image=self._config.default_image, sandbox=self._config.sandbox_mode, node=node)
 
     # Views ---------------------------------------------------------------------
 
@@ -444,19 +417,7 @@ class Scheduler:
         return self._phases.means()
 
     def cluster(self) -> dict[str, Any]:
-        nodes: dict[str, Any] = {}
-        for worker in sorted(self._placement.workers(), key=lambda state: state.name):
-            node = nodes.setdefault(
-                worker.node_id,
-                {"workers": [], "slots": 0, "slots_in_use": 0, "memory_capacity": self._ledger.capacity(worker.node_id)},
-            )
-            node["workers"].append({
-                "name": worker.name, "slots": worker.permits, "running": len(worker.running),
-                "tasks": sorted(worker.running), "backlog": len(worker.backlog),
-            })
-            node["slots"] += worker.permits
-            node["slots_in_use"] += len(worker.running)
         return {
-            "nodes": nodes, "unavailable_nodes": self._pool.failures(),
+            "nodes": self._placement.by_node(self._ledger.capacity), "unavailable_nodes": self._pool.failures(),
             "max_concurrent_tasks": self._config.max_concurrent_tasks, **self.counts(),
         }

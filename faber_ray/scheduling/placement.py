@@ -16,7 +16,9 @@ first, then its least busy worker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["BACKLOG", "Placement", "WorkerState"]
 
@@ -102,6 +104,23 @@ class Placement:
 
     def has_worker(self, name: str) -> bool:
         return name in self._workers
+
+    def by_node(self, capacity: Callable[[str], int]) -> dict[str, dict[str, Any]]:
+        """What ``faber-ray cluster`` shows per node: its workers (sorted by name) with their
+        permits, running tasks and backlog, the node's slots in use, and its memory ``capacity``."""
+        nodes: dict[str, dict[str, Any]] = {}
+        for worker in sorted(self._workers.values(), key=lambda state: state.name):
+            node = nodes.setdefault(
+                worker.node_id,
+                {"workers": [], "slots": 0, "slots_in_use": 0, "memory_capacity": capacity(worker.node_id)},
+            )
+            node["workers"].append({
+                "name": worker.name, "slots": worker.permits, "running": len(worker.running),
+                "tasks": sorted(worker.running), "backlog": len(worker.backlog),
+            })
+            node["slots"] += worker.permits
+            node["slots_in_use"] += len(worker.running)
+        return nodes
 
     # Tasks ---------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Literal
 
-from faber_ray.models import Task
+from faber_ray.models import Task, TaskResult, TaskStatus
 
 __all__ = ["QueuedTask", "TaskQueue"]
 
@@ -20,6 +21,16 @@ class QueuedTask:
     memory: int
     attempts: int = 0
     enqueued_at: float = field(default_factory=time.monotonic)
+
+    def ended(
+        self, status: TaskStatus, reason: str, *, image: str, sandbox: Literal["warm", "fresh"], node: str = ""
+    ) -> TaskResult:
+        """The result of a task that ends without a run of its own (cancelled, or lost to faults):
+        ``reason`` says what happened. ``image`` is the config's default, used if the task names none."""
+        return TaskResult(
+            execution_id=self.execution_id, status=status, error=reason, node_id=node,
+            image=self.task.image or image, attempts=self.attempts, sandbox=sandbox,
+        )
 
 
 class TaskQueue:

@@ -103,7 +103,7 @@ def test_a_json_error_names_the_1_based_character_column(tmp_path: Path, line: s
     tasks.write_text(f'{{"command": "true"}}\n{line}\r\n', encoding="utf-8")
     with pytest.raises(TaskValidationError) as caught:
         read_tasks(str(tasks), ExecutorConfig())
-    assert f"line 2: not valid JSON (" in caught.value.reason
+    assert "line 2: not valid JSON (" in caught.value.reason
     assert caught.value.reason.endswith(f" at column {column})")
 
 

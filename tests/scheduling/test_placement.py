@@ -136,3 +136,23 @@ def test_plan_is_empty_when_all_room_is_taken() -> None:
     for number in range(1 + BACKLOG):
         placement.assign("a1", f"x{number}")
     assert placement.plan(3) == []
+
+
+def test_by_node_shows_each_nodes_workers_sorted_with_their_slots_and_backlog() -> None:
+    placement = Placement(3)
+    for name, node in (("w-b", "A"), ("w-a", "A"), ("w-c", "B")):
+        placement.add_worker(name, node, 0)
+    for execution_id in ("e1", "e2", "e3"):
+        placement.assign("w-c", execution_id)
+    nodes = placement.by_node({"A": 100, "B": 200}.__getitem__)
+    assert [worker["name"] for worker in nodes["A"]["workers"]] == ["w-a", "w-b"]
+    b_permits = next(w.permits for w in placement.workers() if w.name == "w-c")
+    assert nodes["B"] == {
+        "workers": [{
+            "name": "w-c", "slots": b_permits, "running": b_permits,
+            "tasks": ["e1", "e2", "e3"][:b_permits], "backlog": 3 - b_permits,
+        }],
+        "slots": b_permits, "slots_in_use": b_permits, "memory_capacity": 200,
+    }
+    assert nodes["A"]["slots"] + nodes["B"]["slots"] == 3
+    assert nodes["A"]["slots_in_use"] == 0 and nodes["A"]["memory_capacity"] == 100

@@ -1,0 +1,71 @@
+"""Store finished results in the ResultCollector in batches, then hand each on.
+
+Whoever holds a result must also find it with ``get_result`` and see it
+counted in ``stats``, so a result is stored before its ref resolves. Storing
+one call per result would cap throughput at Ray's call rate; instead the
+results that finish while one batch is on its way go together in the next.
+The slot a task used is free before this starts, so the short gathering delay
+holds back refs, never work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ray.exceptions import RayError
+
+from faber_ray.actors.pool import short_error
+from faber_ray.models import TaskResult
+
+__all__ = ["DELIVERY_DELAY", "ResultDelivery"]
+
+log = logging.getLogger(__name__)
+
+#: Results wait this long to be stored together.
+DELIVERY_DELAY = 0.002
+
+
+class ResultDelivery:
+    """``add`` results as they end; each reaches ``on_stored(result, now)`` once the collector has it
+    (or once the collector has been found unreachable: a result is never held back for its cache)."""
+
+    def __init__(
+        self,
+        collector: Any,
+        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]],
+        on_stored: Callable[[TaskResult, float], None],
+    ) -> None:
+        self._collector = collector
+        self._spawn = spawn
+        self._on_stored = on_stored
+        self._outbox: list[TaskResult] = []
+        self._running: asyncio.Task[Any] | None = None
+
+    def add(self, result: TaskResult) -> None:
+        self._outbox.append(result)
+        if self._running is None:
+            self._running = self._spawn(self._deliver(), "deliver")
+
+    async def drain(self) -> None:
+        """Return once everything added so far has been handed on."""
+        while self._running is not None:
+            await self._running
+
+    async def _deliver(self) -> None:
+        try:
+            await asyncio.sleep(DELIVERY_DELAY)  # let a batch gather
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                try:
+                    await self._collector.add_many.remote(batch)
+                except RayError as error:
+                    log.error("ResultCollector unreachable (%s); %d results are not cached", short_error(error), len(batch))
+                now = time.monotonic()
+                for result in batch:
+                    self._on_stored(result, now)
+        finally:
+            self._running = None
