@@ -40,7 +40,8 @@ class TaskExecutor:
             config = ExecutorConfig()
         elif not isinstance(config, ExecutorConfig):
             config = ExecutorConfig.build(config)
-        self._config = config
+        # The executor keeps no API token: the HTTP front door holds only their digests.
+        self._config = config = config.without_secrets()
         self._names = ActorNames(uuid.uuid4().hex[:6] if tag is None else tag)
         node = ray.get_runtime_context().get_node_id()
         self._monitor = (
@@ -118,11 +119,12 @@ class TaskExecutor:
         self._scheduler.enqueue.remote(items, user)
         return list(await results)
 
-    async def watch(self, execution_id: str) -> AsyncIterator[OutputChunk | TaskResult]:
+    async def watch(self, execution_id: str, user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
         """A streaming generator: the task's output as it is written (from its start, if it is still
-        running), then its ``TaskResult``. An execution that already ended gives its result alone."""
+        running), then its ``TaskResult``. An execution that already ended gives its result alone.
+        With ``user``, another user's execution is unknown (an ``ExecutionError``), as everywhere."""
         await self._ready()
-        worker = await self._scheduler.locate.remote(execution_id)
+        worker = await self._scheduler.locate.remote(execution_id, user)
         if worker is not None:
             handle = ray.get_actor(worker, namespace=NAMESPACE)
             try:
@@ -130,7 +132,7 @@ class TaskExecutor:
                     yield await ref
             except RayError:
                 pass  # the worker was lost: the retry's output is not followed; its result still comes
-        result = await self._scheduler.final.remote(execution_id)
+        result = await self._scheduler.final.remote(execution_id, user)
         if result is None:
             raise ExecutionError(f"no execution {execution_id} is known (or its result left the cache)")
         yield result
@@ -138,21 +140,28 @@ class TaskExecutor:
     async def stream(self, task: Task | Mapping[str, Any], user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
         """Run one task and stream it: ``OutputChunk`` objects as the task writes them, then its ``TaskResult``."""
         ids, _ = await self.submit_with_ids([task], user)
-        async for item in self.watch(ids[0]):
+        async for item in self.watch(ids[0], user):
             yield item
 
-    async def get_result(self, execution_id: str) -> TaskResult | None:
-        """A finished result from the cache; None if unknown or evicted."""
-        return await self._collector.get.remote(execution_id)
+    async def get_result(self, execution_id: str, user: str | None = None) -> TaskResult | None:
+        """A finished result from the cache; None if unknown or evicted, or not ``user``'s when one is given.
 
-    async def cancel(self, execution_id: str) -> bool:
-        await self._ready()
-        return await self._scheduler.cancel.remote(execution_id)
+        ``user`` (here, in ``cancel``, ``pending`` and ``watch``) narrows the view to that user's own
+        tasks, as the HTTP API does for every token; without it the caller sees the whole cluster.
+        """
+        return await self._collector.get.remote(execution_id, user)
 
-    async def pending(self) -> dict[str, list[str]]:
-        """Execution ids not finished yet, ``{"queued": [...], "running": [...]}``: what ``cancel`` takes."""
+    async def cancel(self, execution_id: str, user: str | None = None) -> bool:
+        """Cancel a queued or running task: True if it will end CANCELLED; False if it has finished, is
+        unknown, or is not ``user``'s."""
         await self._ready()
-        return await self._scheduler.pending.remote()
+        return await self._scheduler.cancel.remote(execution_id, user=user)
+
+    async def pending(self, user: str | None = None) -> dict[str, list[str]]:
+        """Execution ids not finished yet, ``{"queued": [...], "running": [...]}``: what ``cancel`` takes
+        (only ``user``'s, if given)."""
+        await self._ready()
+        return await self._scheduler.pending.remote(user)
 
     async def stats(self) -> ExecutionStatistics:
         counts = await self._scheduler.counts.remote()

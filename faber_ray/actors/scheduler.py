@@ -32,7 +32,7 @@ from faber_ray.errors import ResourceLimitError, SandboxError
 from faber_ray.models import Task, TaskResult, TaskStatus
 from faber_ray.sandbox.engine import missing_image
 from faber_ray.scheduling.ledger import CapacityLedger
-from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase
+from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase, owned_by
 from faber_ray.scheduling.phases import PhaseClock, PhaseStamps
 from faber_ray.scheduling.placement import Placement
 from faber_ray.scheduling.queue import QueuedTask, TaskQueue
@@ -149,7 +149,7 @@ class Scheduler:
         for execution_id, task, memory in items:
             self._future(execution_id)
             self._stamps[execution_id] = PhaseStamps(enqueued=time.monotonic())
-            early = self._book.accept(QueuedTask(execution_id, task, memory))
+            early = self._book.accept(QueuedTask(execution_id, task, memory, user))
             if early is not None or self._closed:
                 reason = early or BY_SHUTDOWN
                 self._end_cancelled(execution_id, f"{reason} while it was queued")
@@ -179,10 +179,13 @@ class Scheduler:
         finally:
             self._futures.pop(execution_id, None)
 
-    async def locate(self, execution_id: str) -> str | None:
-        """The worker holding ``execution_id``, waiting for it to be handed out; None once it has ended."""
+    async def locate(self, execution_id: str, user: str | None = None) -> str | None:
+        """The worker holding ``execution_id``, waiting for it to be handed out; None once it has ended
+        (or if it is not ``user``'s)."""
         while True:
             record = self._book.get(execution_id)
+            if record is not None and not owned_by(record.item.user, user):
+                return None
             if record is None or record.phase is Phase.DELIVERING:
                 if execution_id not in self._futures:
                     return None
@@ -196,12 +199,14 @@ class Scheduler:
         if event is not None:
             event.set()
 
-    async def final(self, execution_id: str) -> TaskResult | None:
-        """The result of ``execution_id`` once it exists (None if it is unknown and not cached)."""
+    async def final(self, execution_id: str, user: str | None = None) -> TaskResult | None:
+        """The result of ``execution_id`` once it exists (None if it is unknown, not cached, or not ``user``'s)."""
         future = self._futures.get(execution_id)
-        if future is not None:
+        record = self._book.get(execution_id)
+        # In the book, the record says whose it is; past it, the collector keeps the owner with the result.
+        if future is not None and (owned_by(record.item.user, user) if record is not None else user is None):
             return await asyncio.shield(future)
-        cached: TaskResult | None = await self._collector.get.remote(execution_id)
+        cached: TaskResult | None = await self._collector.get.remote(execution_id, user)
         return cached
 
     async def gather(self, execution_ids: list[str]) -> list[TaskResult]:
@@ -212,9 +217,10 @@ class Scheduler:
             for execution_id in execution_ids:
                 self._futures.pop(execution_id, None)
 
-    async def cancel(self, execution_id: str, reason: str = BY_CANCEL) -> bool:
-        """Queued: never starts. Running: killed. Either way the result is CANCELLED."""
-        action = self._book.cancel(execution_id, reason)
+    async def cancel(self, execution_id: str, reason: str = BY_CANCEL, user: str | None = None) -> bool:
+        """Queued: never starts. Running: killed. Either way the result is CANCELLED. Another ``user``'s
+        execution is left alone (False, as for an unknown id)."""
+        action = self._book.cancel(execution_id, reason, user)
         if action is CancelAction.END_NOW:
             self._queue.remove(execution_id)
             self._end_cancelled(execution_id, f"{reason} while it was queued")
@@ -375,11 +381,12 @@ class Scheduler:
             self._finish(self._cancelled_result(record.item, reason))
 
     def _finish(self, result: TaskResult) -> None:
+        record = self._book.get(result.execution_id)
         self._book.finish(result.execution_id)
         self._moved(result.execution_id)
         usage = result.resource_usage
         metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
-        self._delivery.add(result)
+        self._delivery.add(result, record.item.user if record is not None else None)
 
     def _delivered(self, result: TaskResult, now: float) -> None:
         """The collector has ``result``: resolve its ref."""
@@ -404,13 +411,17 @@ class Scheduler:
         queued = len(self._queue) + self._book.count(Phase.WAITING) + self._placement.backlog
         return {"queued": queued, "running": self._placement.running}
 
-    def pending(self) -> dict[str, list[str]]:
+    def pending(self, user: str | None = None) -> dict[str, list[str]]:
         """Execution ids not finished yet: queued (held by workers, then in dispatch order, then those
-        waiting for room) and running."""
-        return {
-            "queued": [*self._placement.backlog_ids(), *self._queue.ids(), *self._book.ids(Phase.WAITING)],
-            "running": self._placement.running_ids(),
-        }
+        waiting for room) and running; only ``user``'s if given."""
+        queued = [*self._placement.backlog_ids(), *self._queue.ids(), *self._book.ids(Phase.WAITING)]
+        running = self._placement.running_ids()
+        if user is not None:
+            queued, running = (
+                [execution_id for execution_id in ids if self._book.visible(execution_id, user)]
+                for ids in (queued, running)
+            )
+        return {"queued": queued, "running": running}
 
     def cost_breakdown(self) -> dict[str, float]:
         """Mean seconds per task in each phase (queue, dispatch, sandbox, reset, delivery)."""

@@ -121,8 +121,10 @@ class Service:
             if len(self._book) <= BOOK_SIZE:
                 return
 
-    def entry(self, execution_id: str) -> Entry | None:
-        return self._book.get(execution_id)
+    def entry(self, execution_id: str, user: str) -> Entry | None:
+        """The book's entry for ``execution_id`` if it is ``user``'s: another user's task is unknown here."""
+        entry = self._book.get(execution_id)
+        return entry if entry is not None and entry.user == user else None
 
     async def wait(self, ids: Sequence[str], limit: float | None = None) -> list[TaskResult] | None:
         """The results of ``ids`` (all in the book), in order; None if ``limit`` (or ``wait_limit``) passed first.
@@ -168,33 +170,36 @@ class Service:
             entry.seen_running = True
         return "running" if entry.seen_running else "queued"
 
-    async def lookup(self, execution_id: str) -> TaskResult | State | None:
-        """A task's result, or whether it is queued or running; None if nobody knows it."""
-        entry = self._book.get(execution_id)
+    async def lookup(self, execution_id: str, user: str) -> TaskResult | State | None:
+        """``user``'s task: its result, or whether it is queued or running; None if it is unknown, or
+        another user's (the two must answer alike, so that ownership cannot be probed)."""
+        entry = self.entry(execution_id, user)
         if entry is not None:
             return entry.result if entry.result is not None else await self.state_of(execution_id, entry)
-        result: TaskResult | None = await self.executor.get_result.remote(execution_id)
+        if execution_id in self._book:
+            return None  # another user's task of this book: no need to ask the executor
+        result: TaskResult | None = await self.executor.get_result.remote(execution_id, user)
         if result is not None:
             return result
-        view = await self._pending_view(fresh=True)
+        view = await self.executor.pending.remote(user)
         if execution_id in view["running"]:
             return "running"
         if execution_id in view["queued"]:
             return "queued"
         # It may have finished between the two calls.
-        late: TaskResult | None = await self.executor.get_result.remote(execution_id)
+        late: TaskResult | None = await self.executor.get_result.remote(execution_id, user)
         return late
 
-    async def cancel(self, execution_id: str) -> bool:
-        return bool(await self.executor.cancel.remote(execution_id))
+    async def cancel(self, execution_id: str, user: str) -> bool:
+        return bool(await self.executor.cancel.remote(execution_id, user))
 
-    async def watch(self, execution_id: str) -> AsyncIterator[OutputChunk | TaskResult]:
-        """The task's output chunks as they are written, then its result (``TaskExecutor.watch``)."""
-        entry = self._book.get(execution_id)
+    async def watch(self, execution_id: str, user: str) -> AsyncIterator[OutputChunk | TaskResult]:
+        """``user``'s task's output chunks as they are written, then its result (``TaskExecutor.watch``)."""
+        entry = self.entry(execution_id, user)
         if entry is not None and entry.result is not None:
             yield entry.result
             return
-        async for ref in self.executor.watch.remote(execution_id):
+        async for ref in self.executor.watch.remote(execution_id, user):
             item = await ref
             if isinstance(item, TaskResult) and entry is not None and entry.result is None:
                 await entry.done.wait()  # the book's copy is the one polls see; keep them in step

@@ -14,11 +14,12 @@ __all__ = ["QueuedTask", "TaskQueue"]
 
 @dataclass
 class QueuedTask:
-    """A validated task with its id, its memory need and how often it has been run."""
+    """A validated task with its id, its memory need, who submitted it and how often it has been run."""
 
     execution_id: str
     task: Task
     memory: int
+    user: str | None = None
     attempts: int = 0
     enqueued_at: float = field(default_factory=time.monotonic)
 

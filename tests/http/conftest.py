@@ -3,7 +3,7 @@
 One app serves the whole session (Serve takes a few seconds to start): a
 small executor (4 tasks at once, a queue of 64, warm sandboxes) named in
 faber-ray's namespace, and the app on a free port of 127.0.0.1 with two
-tokens, for the users "alice" and "bob", and an 8 MiB body limit (so the
+tokens, for the users "alice" and "bob", an admin token for "carol", and an 8 MiB body limit (so the
 oversized-body tests need not send 128 MiB). At the end the app and Serve are
 removed and the executor's shutdown must leave no container of its workers.
 """
@@ -59,7 +59,9 @@ def api(http_executor: Any) -> Iterator[Api]:
     from ray import serve
 
     deploy(
-        EXECUTOR_NAME, TokenTable.from_tokens({token: "alice", other: "bob"}), host="127.0.0.1", port=port,
+        EXECUTOR_NAME,
+        TokenTable.from_tokens({token: "alice", other: "bob", Api.admin_token: {"user": "carol", "admin": True}}),
+        host="127.0.0.1", port=port,
         max_body_bytes=MAX_BODY_BYTES,
     )
     url = f"http://127.0.0.1:{port}"
