@@ -25,10 +25,27 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, unwrap_error
 from faber_ray.models import ExecutionStatistics, OutputChunk, Task, TaskResult
 from faber_ray.sandbox.runner import new_execution_id
+from faber_ray.scheduling.watchers import WatcherCaps
 from faber_ray.steps import task_memory
 from faber_ray.validation import validate_batch
 
 __all__ = ["TaskExecutor"]
+
+
+async def _follow(worker: Any, execution_id: str) -> AsyncIterator[OutputChunk]:
+    """The worker's live output of one task. If this watcher stops early (its own consumer went away and
+    cancelled it), the worker's generator is cancelled too: Ray does not stop it when it is dropped."""
+    stream = worker.follow.remote(execution_id)
+    ended = False
+    try:
+        async for ref in stream:
+            yield await ref
+        ended = True
+    except RayError:
+        ended = True  # the worker was lost: the retry's output is not followed; its result still comes
+    finally:
+        if not ended:
+            ray.cancel(stream)
 
 
 @ray.remote
@@ -59,6 +76,7 @@ class TaskExecutor:
             config, self._names, self._monitor, self._collector
         )
         self._started = self._scheduler.start.remote()
+        self._watchers = WatcherCaps()
 
     async def _ready(self) -> None:
         try:
@@ -124,18 +142,18 @@ class TaskExecutor:
         running), then its ``TaskResult``. An execution that already ended gives its result alone.
         With ``user``, another user's execution is unknown (an ``ExecutionError``), as everywhere."""
         await self._ready()
-        worker = await self._scheduler.locate.remote(execution_id, user)
-        if worker is not None:
-            handle = ray.get_actor(worker, namespace=NAMESPACE)
-            try:
-                async for ref in handle.follow.remote(execution_id):
-                    yield await ref
-            except RayError:
-                pass  # the worker was lost: the retry's output is not followed; its result still comes
-        result = await self._scheduler.final.remote(execution_id, user)
-        if result is None:
-            raise ExecutionError(f"no execution {execution_id} is known (or its result left the cache)")
-        yield result
+        self._watchers.open(execution_id, user)  # QueueFullError past a cap
+        try:
+            worker = await self._scheduler.locate.remote(execution_id, user)
+            if worker is not None:
+                async for chunk in _follow(ray.get_actor(worker, namespace=NAMESPACE), execution_id):
+                    yield chunk
+            result = await self._scheduler.final.remote(execution_id, user)
+            if result is None:
+                raise ExecutionError(f"no execution {execution_id} is known (or its result left the cache)")
+            yield result
+        finally:
+            self._watchers.close(execution_id, user)
 
     async def stream(self, task: Task | Mapping[str, Any], user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
         """Run one task and stream it: ``OutputChunk`` objects as the task writes them, then its ``TaskResult``."""

@@ -224,7 +224,7 @@ class WorkerPool:
         handle = None
         for _ in range(50):  # a dead predecessor's name is released a moment after its death
             try:
-                options = worker_options(name, node, self._slots)
+                options = worker_options(name, node)
                 handle = SandboxWorker.options(**options).remote(  # type: ignore[attr-defined]
                     self._config, name, self.monitor, self._slots, self._scheduler
                 )

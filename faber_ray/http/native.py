@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from faber_ray import languages
-from faber_ray.errors import ExecutorError, QueueFullError, TaskValidationError
+from faber_ray.errors import ExecutorError, QueueFullError, TaskValidationError, unwrap_error
 from faber_ray.http.auth import Caller
 from faber_ray.http.service import Service, log, service_of
 from faber_ray.models import ExecutionStatistics, OutputChunk, TaskResult
@@ -214,6 +214,11 @@ async def _events(service: Service, execution_id: str, user: str) -> AsyncIterat
             else:
                 finished = True
                 yield _event("result", item.model_dump_json())
+    except ExecutorError as raised:  # e.g. a watcher cap reached by a race after the route's check
+        finished = True
+        error = unwrap_error(raised)
+        reason = error.reason if isinstance(error, ExecutorError) else str(error)
+        yield _event("error", json.dumps({"detail": str(error), "reason": reason}))
     finally:
         if not finished and service.entry(execution_id, user) is not None:
             service.abandon([execution_id])  # the client that submitted it stopped watching
@@ -223,12 +228,17 @@ async def _events(service: Service, execution_id: str, user: str) -> AsyncIterat
     "/tasks/{execution_id}/events", response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events: `stdout` and "
                      "`stderr` events ({\"text\", \"step\"}) as the task writes, then one `result` event "
-                     "(the TaskResult)"}, **_problems(401, 404, 503)},
+                     "(the TaskResult); an `error` event if the watch is refused meanwhile"},
+               **_problems(401, 404, 429, 503)},
     summary="Follow a task's output live",
 )
-async def task_events(service: Svc, user: User, execution_id: str) -> StreamingResponse:
+async def task_events(service: Svc, user: User, execution_id: str) -> Response:
     if await service.lookup(execution_id, user.user) is None:
         raise _unknown(execution_id)
+    try:
+        service.watchers.check(execution_id, user.user)
+    except QueueFullError as error:
+        return _refusal(error)
     return StreamingResponse(
         _events(service, execution_id, user.user), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -32,6 +32,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, unwrap_error
 from faber_ray.http.auth import TokenTable
 from faber_ray.models import OutputChunk, TaskResult, TaskStatus
+from faber_ray.scheduling.watchers import WatcherCaps
 
 __all__ = ["BOOK_SIZE", "Entry", "Service", "State", "log", "service_of"]
 
@@ -72,6 +73,8 @@ class Service:
         self._view: dict[str, set[str]] = {"queued": set(), "running": set()}
         self._view_at = float("-inf")
         self._view_lock = asyncio.Lock()
+        #: This replica's watchers of live output, so that one over a cap is a 429 before the stream starts.
+        self.watchers = WatcherCaps()
 
     @classmethod
     async def connect(cls, executor_name: str, namespace: str, tokens: TokenTable, wait_limit: float) -> Service:
@@ -194,16 +197,31 @@ class Service:
         return bool(await self.executor.cancel.remote(execution_id, user))
 
     async def watch(self, execution_id: str, user: str) -> AsyncIterator[OutputChunk | TaskResult]:
-        """``user``'s task's output chunks as they are written, then its result (``TaskExecutor.watch``)."""
-        entry = self.entry(execution_id, user)
-        if entry is not None and entry.result is not None:
-            yield entry.result
-            return
-        async for ref in self.executor.watch.remote(execution_id, user):
-            item = await ref
-            if isinstance(item, TaskResult) and entry is not None and entry.result is None:
-                await entry.done.wait()  # the book's copy is the one polls see; keep them in step
-            yield item
+        """``user``'s task's output chunks as they are written, then its result (``TaskExecutor.watch``).
+
+        Counted against the watcher caps (``check_watch`` refuses before a response starts); if the
+        consumer goes away first, the executor's watch is cancelled at once, and with it the worker's.
+        """
+        self.watchers.open(execution_id, user)
+        try:
+            entry = self.entry(execution_id, user)
+            if entry is not None and entry.result is not None:
+                yield entry.result
+                return
+            stream = self.executor.watch.remote(execution_id, user)
+            ended = False
+            try:
+                async for ref in stream:
+                    item = await ref
+                    if isinstance(item, TaskResult) and entry is not None and entry.result is None:
+                        await entry.done.wait()  # the book's copy is the one polls see; keep them in step
+                    yield item
+                ended = True
+            finally:
+                if not ended:
+                    ray.cancel(stream)
+        finally:
+            self.watchers.close(execution_id, user)
 
     async def close(self) -> None:
         for settling in list(self._settling):

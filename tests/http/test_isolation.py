@@ -5,6 +5,7 @@ id, so ownership cannot be probed; only an admin token sees other users' task id
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from cli_support import poll
 from http_support import Api
 
 from faber_ray import ExecutorConfig, Task, TaskExecutor
+from faber_ray.scheduling.watchers import MAX_WATCHERS_PER_TASK
 
 pytestmark = pytest.mark.usefixtures("nothing_pending")
 
@@ -125,3 +127,20 @@ def test_the_executor_config_carries_no_usable_token(ray_cluster: Any) -> None:
     finally:
         ray.get(executor.shutdown.remote())
         ray.kill(executor, no_restart=True)
+
+
+def test_watchers_past_the_cap_get_429_and_leaving_frees_their_places(api: Api, alice: httpx.Client) -> None:
+    (execution_id,) = alice.post("/v1/tasks", json=SLEEPER).json()["ids"]
+    _running(api, execution_id)
+    path = f"/v1/tasks/{execution_id}/events"
+    try:
+        with contextlib.ExitStack() as stack:
+            for _ in range(MAX_WATCHERS_PER_TASK):
+                assert stack.enter_context(alice.stream("GET", path)).status_code == 200
+            refused = alice.get(path)
+            assert refused.status_code == 429, refused.text
+            assert "watchers" in refused.json()["detail"] and refused.headers["Retry-After"]
+        with alice.stream("GET", path) as again:  # the places were given back as the clients left
+            assert again.status_code == 200
+    finally:
+        alice.delete(f"/v1/tasks/{execution_id}")
