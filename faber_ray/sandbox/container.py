@@ -215,6 +215,10 @@ class SandboxContainer:
         payload = self._receive(AgentMessage.RESET, REPLY_TIMEOUT)
         return None if payload[:1] == b"\x01" else payload[1:].decode(errors="replace") or "the reset failed"
 
+    def alive(self) -> bool:
+        """Whether the agent still answers: a container killed from outside has closed its channel."""
+        return self.channel.alive()
+
     def kill(self) -> None:
         try:
             self.channel.send(frame(HostMessage.KILL))
