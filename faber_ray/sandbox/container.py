@@ -18,7 +18,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import SandboxError
 from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup
 from faber_ray.sandbox.channel import AgentChannel, ChannelClosed
-from faber_ray.sandbox.listener import ChannelListener
+from faber_ray.sandbox.listener import ChannelListener, channels_root
 from faber_ray.sandbox.protocol import PROTOCOL_VERSION, AgentMessage, HostMessage, frame
 from faber_ray.sandbox.spec import SandboxProfile, container_spec, gvisor_host_tasks
 from faber_ray.sandbox.streams import raw_socket
@@ -90,7 +90,7 @@ class SandboxContainer:
         created_at = time.monotonic()
         gvisor = config.runtime == "runsc"
         # gVisor cannot connect to a host socket: there the attach stream carries the channel.
-        listener = None if gvisor else ChannelListener(agent.parent / "channels")
+        listener = None if gvisor else ChannelListener(channels_root())
         try:
             spec = container_spec(
                 profile, config, agent=agent, labels=labels, memory=memory, max_processes=max_processes,

@@ -25,6 +25,9 @@ import httpx
 import pytest
 from cli_support import Sandbox, free_port, marked_containers, poll, ray_head, sandbox_dirs
 
+from faber_ray.localray import processes_using
+from faber_ray.sandbox.reaper import remove_stale_channels
+
 
 @pytest.fixture(scope="module")
 def box() -> Iterator[Sandbox]:
@@ -127,3 +130,32 @@ def test_with_address_it_serves_the_shared_executor_and_leaves_it_running() -> N
             assert '"total": 1' in stats.stdout  # ... and counted the submission
         finally:
             head.cli("stop", "--address", "auto")
+
+
+def test_serve_killed_with_sigkill_leaves_no_ray_process_and_no_channel(
+    docker_client: docker.DockerClient,
+) -> None:
+    """SIGKILL runs no cleanup: its local Ray's watchdog ends every process of that Ray, and the reaper
+    removes the channel directories of its dead workers."""
+    with sandbox_dirs() as box:
+        port = free_port()
+        channels = box.home / ".cache" / "faber-ray" / "agent" / "channels"  # its HOME is the sandbox's
+        server = box.popen("serve", "--port", str(port), FABER_RAY_API_TOKENS='["kill-token-0123456789"]')
+        lines: list[str] = []
+        try:
+            _started(server, lines)
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/v1/tasks", params={"wait": "true"}, json={"command": "echo", "args": ["x"]},
+                headers={"Authorization": "Bearer kill-token-0123456789"}, timeout=120,
+            )
+            assert answer.status_code == 200, answer.text
+            assert processes_using(str(box.root)), "its local Ray runs under the sandbox's RAY_TMPDIR"
+            server.kill()
+            server.wait(timeout=30)
+            poll(lambda: not processes_using(str(box.root)), "every process of its Ray to be gone", 60)
+            assert list(channels.iterdir()), "its warm container had a channel directory"
+            # Its workers die with its Ray; the reaper removes their channels once they are gone.
+            poll(lambda: remove_stale_channels(channels) >= 0 and not list(channels.iterdir()), "the reaping", 60)
+        finally:
+            if server.poll() is None:
+                server.kill()
