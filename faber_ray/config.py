@@ -116,6 +116,12 @@ class ExecutorConfig(ReportingModel):
         None, gt=0, description="Memory sandboxes may use per node; None means 80% of the node's."
     )
 
+    node_sandbox_pids: Count | None = Field(
+        None, gt=0,
+        description="Host pids (processes and threads) sandboxes may hold together per node; None means what "
+        "pid_max leaves once the host's own use and a margin (a tenth, at least 1,024) are set aside.",
+    )
+
     # Defaults for per-task limits.
     default_timeout: Number = Field(30, gt=0)
     default_cpu_limit: Number = Field(30, gt=0, description="CPU seconds.")

@@ -26,6 +26,8 @@ from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, unwr
 from faber_ray.models import ExecutionStatistics, OutputChunk, Task, TaskResult
 from faber_ray.sandbox.runner import new_execution_id
 from faber_ray.scheduling.watchers import WatcherCaps
+from faber_ray.sandbox.spec import task_pids
+from faber_ray.scheduling.ledger import Need
 from faber_ray.steps import task_memory
 from faber_ray.validation import validate_batch
 
@@ -86,7 +88,7 @@ class TaskExecutor:
 
     async def _accept(
         self, tasks: list[Task | Mapping[str, Any]], wait_for_room: bool = True
-    ) -> list[tuple[str, Task, int]]:
+    ) -> list[tuple[str, Task, Need]]:
         """Validate and admit a whole batch, or refuse it whole."""
         await self._ready()
         try:
@@ -97,9 +99,9 @@ class TaskExecutor:
                     raise QueueFullError(
                         f"the queue is full: it takes {max(room, 0)} more task(s) now, the batch has {len(checked)}"
                     )
-            memories = [task_memory(task, self._config) for task in checked]
+            needs = [Need(task_memory(task, self._config), task_pids(task, self._config)) for task in checked]
             images = [task.image or self._config.default_image for task in checked]
-            await self._scheduler.check.remote(memories, images)
+            await self._scheduler.check.remote(needs, images)
         except ExecutorError as error:
             metrics.tasks_refused(len(tasks) if hasattr(tasks, "__len__") else 1, type(error).__name__)
             raise
@@ -109,7 +111,7 @@ class TaskExecutor:
             raise cause from None
         metrics.tasks_submitted(len(checked))
         self._collector.mark_submitted.remote()
-        return [(new_execution_id(), task, memory) for task, memory in zip(checked, memories)]
+        return [(new_execution_id(), task, need) for task, need in zip(checked, needs)]
 
     async def submit(self, tasks: list[Task | Mapping[str, Any]], user: str | None = None) -> list[ray.ObjectRef]:
         """Queue ``tasks`` and return at once: one ref per task, resolving to its TaskResult."""

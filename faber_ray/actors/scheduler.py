@@ -31,7 +31,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ResourceLimitError, SandboxError
 from faber_ray.models import Task, TaskResult, TaskStatus
 from faber_ray.sandbox.engine import missing_image
-from faber_ray.scheduling.ledger import CapacityLedger
+from faber_ray.scheduling.ledger import CapacityLedger, Need
 from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase, owned_by
 from faber_ray.scheduling.phases import PhaseClock, PhaseStamps
 from faber_ray.scheduling.placement import Placement
@@ -120,14 +120,15 @@ class Scheduler:
 
     # Admission -----------------------------------------------------------------
 
-    async def check(self, memories: list[int], images: list[str]) -> None:
+    async def check(self, needs: list[Need], images: list[str]) -> None:
         """Refuse a batch with a task that can never run: its memory exceeds every node's
-        sandbox capacity, or its image is on no sandbox node."""
-        largest = self._ledger.largest_capacity()
-        for index, memory in enumerate(memories):
-            if memory > largest:
+        sandbox capacity, or its image is on no sandbox node. (Its pids need never refuses it: the
+        ledger clips it to a node's whole budget.)"""
+        largest = self._ledger.largest_memory()
+        for index, need in enumerate(needs):
+            if need.memory > largest:
                 raise ResourceLimitError(
-                    f"{memory} bytes of memory can never fit: the largest node offers sandboxes {largest}",
+                    f"{need.memory} bytes of memory can never fit: the largest node offers sandboxes {largest}",
                     task_index=index,
                     field="limits.memory",
                 )
@@ -139,17 +140,17 @@ class Scheduler:
         """Tasks the queue takes now without anyone waiting (``wait_for_room=False``)."""
         return self._queue.capacity - len(self._queue) - self._book.count(Phase.WAITING)
 
-    async def enqueue(self, items: list[tuple[str, Task, int]], user: str | None = None) -> None:
-        """Queue ``(execution_id, task, memory)`` items in order, waiting for room as needed."""
+    async def enqueue(self, items: list[tuple[str, Task, Need]], user: str | None = None) -> None:
+        """Queue ``(execution_id, task, need)`` items in order, waiting for room as needed."""
         assert self._room is not None and self._wake is not None
         if user is not None:
             log.info("user %s submitted %d task(s): %s", user, len(items), ", ".join(i for i, _, _ in items[:5]))
         # The whole batch is accepted (counted, listed, cancellable) at once, not
         # only the task at the head of the wait for room.
-        for execution_id, task, memory in items:
+        for execution_id, task, need in items:
             self._future(execution_id)
             self._stamps[execution_id] = PhaseStamps(enqueued=time.monotonic())
-            early = self._book.accept(QueuedTask(execution_id, task, memory, user))
+            early = self._book.accept(QueuedTask(execution_id, task, need, user))
             if early is not None or self._closed:
                 reason = early or BY_SHUTDOWN
                 self._end_cancelled(execution_id, f"{reason} while it was queued")
@@ -268,7 +269,7 @@ class Scheduler:
             items = self._queue.head(len(plans))
             if not items:
                 return
-            nodes = await self._admit([(item.execution_id, item.memory, plan) for item, plan in zip(items, plans)])
+            nodes = await self._admit([(item.execution_id, item.need, plan) for item, plan in zip(items, plans)])
             dispatched: dict[str, list[tuple[str, Task, int]]] = {}
             for item, node in zip(items, nodes):
                 if node is None:
@@ -297,7 +298,7 @@ class Scheduler:
                 break
         metrics.queue_depth(len(self._queue))
 
-    async def _admit(self, requests: list[tuple[str, int, list[str]]]) -> list[str | None]:
+    async def _admit(self, requests: list[tuple[str, Need, list[str]]]) -> list[str | None]:
         if self._monitor is not None:
             releases, self._releases = self._releases, []  # they ride along: the Monitor frees, then admits
             try:

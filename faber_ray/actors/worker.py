@@ -23,6 +23,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.models import OutputChunk, Task, TaskResult
 from faber_ray.sandbox.reaper import engine_is_local, list_sandboxes, maker_is_gone, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
+from faber_ray.sandbox.spec import node_pid_budget
 from faber_ray.scheduling.usage import UsageReport
 
 __all__ = ["Finished", "SandboxWorker", "actor_is_alive"]
@@ -96,6 +97,7 @@ class SandboxWorker:
             "name": self.name,
             "node_id": self.node_id,
             "memory_capacity": capacity,
+            "pid_capacity": self._config.node_sandbox_pids or node_pid_budget(),
             "reaped_at_start": self.reaped_at_start,
             "pid": os.getpid(),
             "images": await asyncio.to_thread(self._images),

@@ -53,7 +53,7 @@ def executor(make_executor: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def tight(make_executor: Any) -> Any:
-    """Every node offers sandboxes 300 MiB; tasks default to 100 MiB of memory and 10 MiB of disk.
+    """Every node offers sandboxes 300 MiB and 300 host pids; tasks default to 100 MiB of memory and 10 MiB of disk.
 
     Without a Monitor, so admission runs on the Scheduler's own ledger (``executor`` uses the Monitor's).
     """
@@ -62,6 +62,7 @@ def tight(make_executor: Any) -> Any:
         worker_pool_size=1,
         enable_monitoring=False,
         node_sandbox_memory="300MiB",
+        node_sandbox_pids=300,
         default_memory_limit="100MiB",
         default_disk="10MiB",
     )
@@ -71,9 +72,11 @@ def echo(word: str) -> Task:
     return Task(command="echo", args=[word])
 
 
-def timed(seconds: float, memory: str | None = None) -> Task:
+def timed(seconds: float, memory: str | None = None, max_processes: int | None = None) -> Task:
     """Prints its own start and end (host clock, nanoseconds) around a sleep."""
     limits = {"memory": memory, "disk": "10MiB"} if memory else None
+    if max_processes is not None:
+        limits = {**(limits or {}), "max_processes": max_processes}
     return Task.model_validate(
         {"command": "sh", "args": ["-c", f"date +%s.%N; sleep {seconds}; date +%s.%N"], "limits": limits}
     )
@@ -430,6 +433,21 @@ def test_task_that_fits_but_has_no_room_now_waits(tight: Any, base_node_ids: set
     assert set(by_node) <= base_node_ids
     for node, intervals in by_node.items():
         assert max_overlap(intervals) == 1, f"node {node[:8]} ran 200 MiB tasks side by side: {intervals}"
+
+
+def test_host_pids_are_admitted_like_memory(tight: Any, base_node_ids: set[str]) -> None:
+    """200 processes each (204 host pids with the agent's) against 300 pids per node: one at a time per
+    node, although memory (100 MiB of 300), the cap (6) and the slots would allow more."""
+    results = ray.get(tight.execute.remote([timed(1, max_processes=200) for _ in range(6)]))
+    assert {r.status for r in results} == {TaskStatus.SUCCESS}
+    by_node: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for result in results:
+        by_node[result.node_id].append(interval(result))
+    assert set(by_node) <= base_node_ids
+    for node, intervals in by_node.items():
+        assert max_overlap(intervals) == 1, f"node {node[:8]} ran 200-process tasks side by side: {intervals}"
+    view = ray.get(tight.cluster.remote())
+    assert all(node["pids_capacity"] == 300 for node in view["nodes"].values())
 
 
 
