@@ -108,6 +108,9 @@ class ExecutorConfig(ReportingModel):
     )
     queue_size: Count = Field(100, gt=0, description="Tasks the Scheduler holds before callers wait.")
     result_cache_size: Count = Field(1000, gt=0, description="Finished results kept for get_result.")
+    result_cache_bytes: ByteCount = Field(
+        256 * MiB, gt=0, description="Bytes of finished results kept for get_result (output, steps, files)."
+    )
     enable_monitoring: bool = Field(True, description="Workers report usage to the Monitor.")
     max_infra_retries: Count = Field(
         1, ge=0, description="Reruns of a task lost to an infrastructure fault (worker, node)."

@@ -6,7 +6,7 @@ import ray
 
 from faber_ray.models import ExecutionStatistics, TaskResult
 from faber_ray.scheduling.lifecycle import owned_by
-from faber_ray.scheduling.lru import LRUCache
+from faber_ray.scheduling.lru import LRUCache, result_bytes
 from faber_ray.scheduling.stats import StatisticsTracker
 
 __all__ = ["ResultCollector"]
@@ -16,8 +16,10 @@ __all__ = ["ResultCollector"]
 class ResultCollector:
     """Serves ``get_result`` and ``stats``; results arrive fire-and-forget from the Scheduler."""
 
-    def __init__(self, cache_size: int) -> None:
-        self._cache: LRUCache[str, tuple[str | None, TaskResult]] = LRUCache(cache_size)
+    def __init__(self, cache_size: int, cache_bytes: int | None = None) -> None:
+        self._cache: LRUCache[str, tuple[str | None, TaskResult]] = LRUCache(
+            cache_size, cache_bytes, lambda entry: result_bytes(entry[1])
+        )
         self._stats = StatisticsTracker()
 
     def mark_submitted(self) -> None:
@@ -40,4 +42,7 @@ class ResultCollector:
         return self._stats.snapshot(queued=queued, running=running)
 
     def cache_info(self) -> dict[str, int]:
-        return {"size": len(self._cache), "capacity": self._cache.capacity, "evictions": self._cache.evictions}
+        return {
+            "size": len(self._cache), "capacity": self._cache.capacity, "evictions": self._cache.evictions,
+            "bytes": self._cache.bytes, "max_bytes": self._cache.max_bytes or 0,
+        }

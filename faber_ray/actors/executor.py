@@ -71,7 +71,7 @@ class TaskExecutor:
         # (Ray's @ray.remote classes are not typed with .options.)
         collector_options = control_options("collector", self._names.collector, node)
         self._collector = ResultCollector.options(**collector_options).remote(  # type: ignore[attr-defined]
-            config.result_cache_size
+            config.result_cache_size, config.result_cache_bytes
         )
         scheduler_options = control_options("scheduler", self._names.scheduler, node)
         self._scheduler = Scheduler.options(**scheduler_options).remote(  # type: ignore[attr-defined]

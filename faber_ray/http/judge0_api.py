@@ -76,7 +76,7 @@ async def _answer(
 ) -> dict[str, Any] | None:
     """``user``'s submission as Judge0 shows it; None for an unknown token or another user's."""
     entry = service.entry(token, user)
-    if entry is None or entry.record is None:
+    if entry is None or not isinstance(entry.record, judge0.Submission):
         return None
     result: TaskResult | None = entry.result
     running = result is None and await service.state_of(token, entry) == "running"

@@ -31,32 +31,18 @@ from fastapi import Request
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, unwrap_error
 from faber_ray.http.auth import TokenTable
+from faber_ray.http.book import Entry, SubmissionBook
 from faber_ray.models import OutputChunk, TaskResult, TaskStatus
 from faber_ray.scheduling.watchers import WatcherCaps
 
-__all__ = ["BOOK_SIZE", "Entry", "Service", "State", "log", "service_of"]
+__all__ = ["Service", "State", "log", "service_of"]
 
 log = logging.getLogger("ray.serve")
 
-#: Entries the book keeps (finished ones are evicted oldest first beyond this).
-BOOK_SIZE = 20_000
 #: How old the shared ``pending()`` view may be when a poll reads it.
 _VIEW_AGE = 0.25
 
 State = Literal["queued", "running"]
-
-
-@dataclass
-class Entry:
-    """A task submitted through this replica."""
-
-    user: str
-    record: Any = None
-    result: TaskResult | None = None
-    seen_running: bool = False
-    #: When this replica got the result (Judge0's ``finished_at``).
-    finished_at: datetime | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Service:
@@ -68,7 +54,7 @@ class Service:
         self.tokens = tokens
         #: Longest a request waits for results (``wait=true``) before answering what it has.
         self.wait_limit = wait_limit
-        self._book: OrderedDict[str, Entry] = OrderedDict()
+        self._book = SubmissionBook()
         self._settling: set[asyncio.Task[None]] = set()
         self._view: dict[str, set[str]] = {"queued": set(), "running": set()}
         self._view_at = float("-inf")
@@ -97,32 +83,22 @@ class Service:
             raise unwrap_error(error) from None
         for position, (execution_id, ref) in enumerate(zip(ids, refs)):
             entry = Entry(user, records(execution_id, position) if records is not None else None)
-            self._book[execution_id] = entry
+            self._book.add(execution_id, entry)
             settling = asyncio.ensure_future(self._settle(execution_id, entry, ref))
             self._settling.add(settling)
             settling.add_done_callback(self._settling.discard)
-        self._evict()
         log.info("user %s submitted %d task(s): %s", user, len(ids), ", ".join(ids[:5]))
         return list(ids)
 
     async def _settle(self, execution_id: str, entry: Entry, ref: ray.ObjectRef) -> None:
         try:
-            entry.result = await ref
+            result: TaskResult = await ref
         except Exception as error:  # noqa: BLE001 - a lost execution still gets an answer
-            entry.result = TaskResult(
+            result = TaskResult(
                 execution_id=execution_id, status=TaskStatus.ERROR,
                 error=f"the execution was lost: {unwrap_error(error)}",
             )
-        entry.finished_at = datetime.now(timezone.utc)
-        entry.done.set()
-
-    def _evict(self) -> None:
-        if len(self._book) <= BOOK_SIZE:
-            return
-        for execution_id in [key for key, entry in self._book.items() if entry.result is not None]:
-            del self._book[execution_id]
-            if len(self._book) <= BOOK_SIZE:
-                return
+        self._book.settle(entry, result)
 
     def entry(self, execution_id: str, user: str) -> Entry | None:
         """The book's entry for ``execution_id`` if it is ``user``'s: another user's task is unknown here."""
@@ -135,7 +111,7 @@ class Service:
         A request that is cancelled while it waits (its client went away) cancels
         every task of ``ids`` that has not finished.
         """
-        entries = [self._book[execution_id] for execution_id in ids]
+        entries = [entry for execution_id in ids if (entry := self._book.get(execution_id)) is not None]
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(entry.done.wait() for entry in entries)), self.wait_limit if limit is None else limit

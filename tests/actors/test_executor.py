@@ -63,6 +63,7 @@ def tight(make_executor: Any) -> Any:
         enable_monitoring=False,
         node_sandbox_memory="300MiB",
         node_sandbox_pids=300,
+        result_cache_bytes="3MiB",
         default_memory_limit="100MiB",
         default_disk="10MiB",
     )
@@ -237,6 +238,17 @@ def test_get_result_is_an_lru_of_finished_results(executor: Any) -> None:
     assert ray.get(executor.get_result.remote(newer.execution_id)) == newer
     info = ray.get(executor.cache_info.remote())
     assert info["size"] == CACHE and info["capacity"] == CACHE and info["evictions"] >= 1
+
+
+def test_the_result_cache_is_bounded_by_bytes_too(tight: Any) -> None:
+    """Four results of a million bytes each against a 3 MiB cache: the oldest goes, whatever the count."""
+    loud = Task(command="python3", args=["-c", "print('x' * 1_000_000)"])
+    results = [ray.get(tight.execute.remote([loud]))[0] for _ in range(4)]
+    assert all(len(result.stdout) == 1_000_001 for result in results)
+    info = ray.get(tight.cache_info.remote())
+    assert info["bytes"] <= info["max_bytes"] == 3 * 1024**2 and info["evictions"] >= 1
+    assert ray.get(tight.get_result.remote(results[0].execution_id)) is None
+    assert ray.get(tight.get_result.remote(results[-1].execution_id)) == results[-1]
 
 
 def test_submit_returns_at_once_and_cancel_stops_running_queued_and_waiting_tasks(
