@@ -8,6 +8,7 @@ the head node (``faber-ray start --address auto`` there).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ def ensure_ray(address: str | None = None) -> None:
     """
     if ray.is_initialized():
         return
+    # Ray says on every start that token authentication is on: it is faber-ray's default, not news.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     if address and "RAY_AUTH_MODE" not in os.environ and _token_available():
         _enable_token_mode()
     try:

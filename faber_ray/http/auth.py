@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ from faber_ray.errors import ConfigurationError
 from faber_ray.sandbox.hostpath import cache_dir
 
 __all__ = [
-    "Caller", "TokenTable", "digest", "generate_token", "token_file_path", "user_name_for", "write_token_file",
+    "Caller", "TokenTable", "digest", "generate_token", "read_token_file", "token_file_path", "user_name_for",
+    "write_token_file",
 ]
 
 
@@ -95,6 +97,21 @@ class TokenTable:
 def token_file_path(port: int) -> Path:
     """Where ``serve`` writes a generated token: faber-ray's private cache, one file per port."""
     return cache_dir("serve") / f"api-token-{port}"
+
+
+def read_token_file(path: Path) -> str | None:
+    """The token a former ``serve`` saved at ``path``, or None if there is none worth trusting: the file
+    must be a regular file of ours that nobody else can read (it is opened without following a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd) as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            return None
+        token = stream.read(4096).strip()
+    return token if len(token) >= 8 and token.isprintable() else None
 
 
 def write_token_file(token: str, path: Path) -> Path:

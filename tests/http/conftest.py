@@ -22,7 +22,7 @@ from http_support import EXECUTOR_NAME, MAX_BODY_BYTES, MAX_CONCURRENT, QUEUE_SI
 from ray.cluster_utils import Cluster
 
 from faber_ray import ExecutorConfig, TaskExecutor
-from faber_ray.http.app import deploy, undeploy
+from faber_ray.http.serving import deploy, undeploy
 from faber_ray.http.auth import TokenTable
 from faber_ray.sandbox.labels import LABEL, LABEL_OWNER
 
