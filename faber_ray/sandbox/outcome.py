@@ -7,7 +7,9 @@ by both sandbox modes and every step of a task.
 
 The timing rule: a limit counts only if it is what ended the command. A
 command that exited on its own before the kill for its wall-clock or CPU
-limit landed keeps its own result.
+limit landed keeps its own result. And an exit code is never a limit by
+itself: 152 counts as the CPU limit only with the CPU time spent, and 153
+never counts as ``disk`` (only a death by SIGXFSZ does).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from faber_ray.status import ExecutionFacts
 
 __all__ = ["OOM_SLACK", "RunFacts", "judge_run"]
 
-# Exit codes of a process killed by SIGXCPU / SIGXFSZ (the RLIMIT backstops).
-_EXIT_SIGXCPU, _EXIT_SIGXFSZ = 128 + signal.SIGXCPU, 128 + signal.SIGXFSZ
+# The exit code of a process killed by SIGXCPU (the RLIMIT_CPU backstop), or of a shell whose child was.
+_EXIT_SIGXCPU = 128 + signal.SIGXCPU
 #: How far below the memory limit a SIGKILLed gVisor sandbox's peak may be and still count as an OOM kill.
 OOM_SLACK = 1024 * 1024
 
@@ -94,10 +96,12 @@ def judge_run(
         facts.limits_hit.add("timeout")
     if killed and cpu_kill_sent:
         facts.limits_hit.add("cpu_time")
-    if facts.exit_code == _EXIT_SIGXCPU:
+    # Exit codes alone are not limits (`exit 152` is a program's own choice). RLIMIT_CPU sits above the
+    # CPU limit, so a real SIGXCPU, or a shell reporting its child's as 152, comes with the CPU time spent.
+    if facts.exit_code == _EXIT_SIGXCPU and usage.cpu_time >= limits.cpu_time:
         facts.limits_hit.add("cpu_time")
-    elif facts.exit_code == _EXIT_SIGXFSZ:
-        facts.limits_hit.add("disk")
+    if not report.exited and report.signal == signal.SIGXFSZ:
+        facts.limits_hit.add("disk")  # the kernel's signal for a write past RLIMIT_FSIZE; exit 153 is not
     elif (
         shared_cgroup
         and killed
