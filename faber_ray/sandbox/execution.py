@@ -72,6 +72,7 @@ class RunRecord:
     error: str | None = None
     wall_time: float = 0.0
     startup_time: float = 0.0
+    sampled_peak: int = 0  #: the agent's live count of a gVisor task's processes (kept if no EXIT comes)
 
 
 def rlimits(limits: ResolvedLimits, *, gvisor: bool) -> dict[int, tuple[int, int]]:
@@ -135,7 +136,7 @@ def run_once(
         account.remove()
     if container.shared_cgroup:
         # The host sees the Sentry's threads, not the task's processes: the agent counted those.
-        record.usage.processes = record.report.peak_processes if record.report else 0
+        record.usage.processes = record.report.peak_processes if record.report else record.sampled_peak
     return record
 
 
@@ -184,5 +185,7 @@ def _follow(
             record.stdout.seen = record.report.stdout_bytes
             record.stderr.seen = record.report.stderr_bytes
             return
+        elif kind == AgentMessage.PEAK:
+            record.sampled_peak = int.from_bytes(payload[:4], "big")
         elif kind == AgentMessage.FATAL:
             raise SandboxError(f"the sandbox agent failed: {payload.decode(errors='replace')}")

@@ -62,8 +62,8 @@ def judge_run(
             # gVisor: the kernel's OOM kill took the whole sandbox, at the memory limit.
             facts.exit_code = 128 + signal.SIGKILL
             facts.limits_hit.add("memory")
-        elif died and shared_cgroup and not cancelled and usage.pids_limit_hits:
-            # gVisor: the task used up the sandbox's host tasks, and the Sentry could not go on.
+        elif died and shared_cgroup and not cancelled and "max_processes" in facts.limits_hit:
+            # gVisor: the task used up its processes, or the sandbox's host tasks, and the Sentry could not go on.
             facts.exit_code = 128 + signal.SIGKILL
         elif died and facts.error is None:
             facts.error = "the sandbox container stopped during the task (it was killed or removed from outside)"

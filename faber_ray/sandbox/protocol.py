@@ -62,6 +62,7 @@ class AgentMessage(enum.IntEnum):
     REFUSED = 72
     RESET = 73
     FATAL = 74
+    PEAK = 75
 
 
 class SpecKey(enum.IntEnum):

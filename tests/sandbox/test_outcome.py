@@ -109,3 +109,10 @@ def test_exit_153_is_not_the_disk_limit_but_a_sigxfsz_death_is() -> None:
     assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 153, set())  # type: ignore[attr-defined]
     status, facts = judge(report(signal.SIGXFSZ))
     assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 153, {"disk"})  # type: ignore[attr-defined]
+
+
+def test_a_gvisor_sandbox_that_died_with_its_processes_at_the_limit_names_the_limit() -> None:
+    """The agent's live count reached max_processes before the sandbox went: the task's own doing."""
+    at_cap = CgroupUsage(processes=LIMITS.max_processes)
+    status, facts = judge(None, at_cap, died=True, shared_cgroup=True)
+    assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 137, {"max_processes"})  # type: ignore[attr-defined]

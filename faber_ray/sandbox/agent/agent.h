@@ -47,6 +47,7 @@
 #define A_REFUSED 72 /* the requested file was refused: reason */
 #define A_RESET 73   /* u8 clean, message */
 #define A_FATAL 74   /* message: the agent gives up and exits */
+#define A_PEAK 75    /* u32: the task's sampled process count reached a new peak (gVisor) */
 
 /* H_SPEC records: u8 key, u32 length, value */
 #define K_ARG 1
