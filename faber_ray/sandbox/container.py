@@ -22,6 +22,7 @@ from faber_ray.sandbox.listener import ChannelListener
 from faber_ray.sandbox.protocol import PROTOCOL_VERSION, AgentMessage, HostMessage, frame
 from faber_ray.sandbox.spec import SandboxProfile, container_spec, gvisor_host_tasks
 from faber_ray.sandbox.streams import raw_socket
+from faber_ray.sandbox.uids import UidLease
 
 __all__ = ["SandboxContainer"]
 
@@ -57,6 +58,7 @@ class SandboxContainer:
         *,
         shared_cgroup: bool,
         created_at: float,
+        lease: UidLease | None = None,
     ) -> None:
         self.client = client
         self.id = container_id
@@ -72,6 +74,8 @@ class SandboxContainer:
         self._stub_requested = False
         self._resetting = False
         self._listener: ChannelListener | None = None
+        #: The container's own host uid, held for as long as the container lives (see uids.py).
+        self.lease = lease
 
     @classmethod
     def start(
@@ -85,8 +89,13 @@ class SandboxContainer:
         memory: int,
         max_processes: int,
         cgroup_parent: str | None,
+        lease: UidLease,
     ) -> SandboxContainer:
-        """Create, attach, start; ask for the first stub at once, so it is forked while we wait."""
+        """Create, attach, start; ask for the first stub at once, so it is forked while we wait.
+
+        The container takes ``lease`` (its uid) over: it is released when the container is removed,
+        here if the start fails, and never while the container might still be there.
+        """
         created_at = time.monotonic()
         gvisor = config.runtime == "runsc"
         # gVisor cannot connect to a host socket: there the attach stream carries the channel.
@@ -94,7 +103,7 @@ class SandboxContainer:
         try:
             spec = container_spec(
                 profile, config, agent=agent, labels=labels, memory=memory, max_processes=max_processes,
-                cgroup_parent=cgroup_parent, channel=listener.path if listener else None,
+                cgroup_parent=cgroup_parent, channel=listener.path if listener else None, user=lease.user,
             )
             host_config = client.api.create_host_config(**spec.host)
             container_id = str(
@@ -103,6 +112,7 @@ class SandboxContainer:
         except BaseException:
             if listener is not None:
                 listener.remove()
+            lease.release()  # nothing was made, or the engine refused it
             raise
         try:
             name = container_id[:12]
@@ -123,12 +133,14 @@ class SandboxContainer:
                 cgroup = ContainerCgroup.of_process(pid)
             container = cls(
                 client, container_id, profile, channel, cgroup, shared_cgroup=gvisor, created_at=created_at,
+                lease=lease,
             )
             container._listener = listener
             container._stub_requested = True
             container._expect_ready()
         except BaseException:
-            _remove(client, container_id)
+            if _remove(client, container_id):
+                lease.release()
             if listener is not None:
                 listener.remove()
             raise
@@ -224,7 +236,8 @@ class SandboxContainer:
     def remove(self) -> None:
         """Stop and remove the container (and any volume), whatever state it is in."""
         self.channel.close()
-        _remove(self.client, self.id)
+        if _remove(self.client, self.id) and self.lease is not None:
+            self.lease.release()  # only once the container is gone: a uid is never shared by two live ones
         if self._listener is not None:
             self._listener.remove()
         if self.shared_cgroup:  # its own parent cgroup (see SandboxRunner): empty now
@@ -242,7 +255,8 @@ def _running(client: docker.DockerClient, container_id: str) -> bool:
         return False
 
 
-def _remove(client: docker.DockerClient, container_id: str) -> None:
+def _remove(client: docker.DockerClient, container_id: str) -> bool:
+    """Remove the container; True once it is gone (False: it may still be there, for the reaper)."""
     try:
         client.api.remove_container(container_id, force=True, v=True)
     except docker.errors.NotFound:
@@ -255,8 +269,12 @@ def _remove(client: docker.DockerClient, container_id: str) -> None:
                 pass
             except (docker.errors.DockerException, OSError) as late:
                 log.warning("container %s is still being removed: %s", container_id[:12], late)
+                return False
         else:
             log.warning("could not remove container %s: %s; the reaper will", container_id[:12], error)
+            return False
     except docker.errors.DockerException as error:
         log.warning("could not remove container %s: %s; the reaper will", container_id[:12], error)
+        return False
+    return True
 

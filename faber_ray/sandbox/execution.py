@@ -85,8 +85,11 @@ def rlimits(limits: ResolvedLimits, *, gvisor: bool) -> dict[int, tuple[int, int
         resource.RLIMIT_NOFILE: (1024, 1024),
     }
     if gvisor:
-        # gVisor counts processes per sandbox and user; the agent is one of them.
-        chosen[resource.RLIMIT_NPROC] = (limits.max_processes + 1, limits.max_processes + 1)
+        # gVisor counts processes per sandbox and user, each under the uid that forked it: the task's
+        # first process was forked by the agent (root, see spec.py) before it became the task's user,
+        # so only the processes it starts count, and max_processes - 1 of them make max_processes.
+        nproc = limits.max_processes - 1
+        chosen[resource.RLIMIT_NPROC] = (nproc, nproc)
     return chosen
 
 

@@ -97,8 +97,10 @@ def judge_run(
     if killed and cpu_kill_sent:
         facts.limits_hit.add("cpu_time")
     # Exit codes alone are not limits (`exit 152` is a program's own choice). RLIMIT_CPU sits above the
-    # CPU limit, so a real SIGXCPU, or a shell reporting its child's as 152, comes with the CPU time spent.
-    if facts.exit_code == _EXIT_SIGXCPU and usage.cpu_time >= limits.cpu_time:
+    # CPU limit, so a real SIGXCPU, or a shell reporting its child's as 152, comes with the CPU time spent:
+    # in the task's cgroup, or by the command's own kernel's count (gVisor's clock, which the host's differs from).
+    spent = usage.cpu_time >= limits.cpu_time or bool(report.flags & ExitFlag.CPU_RLIMIT)
+    if facts.exit_code == _EXIT_SIGXCPU and spent:
         facts.limits_hit.add("cpu_time")
     if not report.exited and report.signal == signal.SIGXFSZ:
         facts.limits_hit.add("disk")  # the kernel's signal for a write past RLIMIT_FSIZE; exit 153 is not

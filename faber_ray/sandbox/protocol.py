@@ -89,6 +89,7 @@ class ExitFlag(enum.IntFlag):
     STDERR_OVER = 2
     TIMEOUT = 4
     KILLED = 8
+    CPU_RLIMIT = 16  #: the command's own CPU time, as its kernel counts it, reached its RLIMIT_CPU
 
 
 class EntryKind(enum.IntEnum):

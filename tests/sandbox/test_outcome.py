@@ -104,6 +104,15 @@ def test_a_sigxcpu_death_counts_only_with_the_cpu_used() -> None:
     assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 152, set())  # type: ignore[attr-defined]
 
 
+def test_a_sigxcpu_counts_when_the_commands_own_kernel_saw_its_rlimit_reached() -> None:
+    """gVisor's clock, which enforced RLIMIT_CPU, runs ahead of the host's under load: the agent's flag
+    (from the command's own rusage) says the CPU time was spent even when the host's cgroup saw less."""
+    assert judge(report(signal.SIGXCPU, flags=ExitFlag.CPU_RLIMIT), CgroupUsage(cpu_time=0.6))[0] is (
+        TaskStatus.CPU_LIMIT_EXCEEDED
+    )
+    assert judge(report(EXITED_152, flags=ExitFlag.CPU_RLIMIT))[0] is TaskStatus.CPU_LIMIT_EXCEEDED
+
+
 def test_exit_153_is_not_the_disk_limit_but_a_sigxfsz_death_is() -> None:
     status, facts = judge(report(EXITED_153))
     assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 153, set())  # type: ignore[attr-defined]

@@ -65,3 +65,12 @@ def test_a_fork_loop_under_gvisor_names_the_process_limit(
     assert "max_processes" in result.resource_limits_exceeded, result
     assert result.status in (S.FAILURE, S.TIMEOUT), result
     assert result.resource_usage.peak_processes > 0, result
+
+
+#: A real SIGXCPU, but from a RLIMIT_CPU the program set itself, far below the task's CPU limit.
+OWN_RLIMIT = "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 2))\nwhile True: pass\n"
+
+
+def test_a_sigxcpu_from_the_programs_own_rlimit_is_not_the_tasks_cpu_limit(one_slot: SandboxRunner) -> None:
+    result = one_slot.run(Task(command="python3", args=["-c", OWN_RLIMIT], limits=ResourceLimits(cpu_time=20)))
+    assert (result.status, result.exit_code, result.resource_limits_exceeded) == (S.FAILURE, 152, []), result
