@@ -8,8 +8,8 @@ by both sandbox modes and every step of a task.
 The timing rule: a limit counts only if it is what ended the command. A
 command that exited on its own before the kill for its wall-clock or CPU
 limit landed keeps its own result. And an exit code is never a limit by
-itself: 152 counts as the CPU limit only with the CPU time spent, and 153
-never counts as ``disk`` (only a death by SIGXFSZ does).
+itself: 152 counts as the CPU limit only with the CPU time spent, and 153 as
+``disk`` only with the space used up (a death by SIGXFSZ always does).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from faber_ray.status import ExecutionFacts
 
 __all__ = ["OOM_SLACK", "RunFacts", "judge_run"]
 
-# The exit code of a process killed by SIGXCPU (the RLIMIT_CPU backstop), or of a shell whose child was.
-_EXIT_SIGXCPU = 128 + signal.SIGXCPU
+# Exit codes of a process killed by SIGXCPU / SIGXFSZ (the RLIMIT backstops), or of a shell whose child was.
+_EXIT_SIGXCPU, _EXIT_SIGXFSZ = 128 + signal.SIGXCPU, 128 + signal.SIGXFSZ
 #: How far below the memory limit a SIGKILLed gVisor sandbox's peak may be and still count as an OOM kill.
 OOM_SLACK = 1024 * 1024
 
@@ -102,8 +102,12 @@ def judge_run(
     spent = usage.cpu_time >= limits.cpu_time or bool(report.flags & ExitFlag.CPU_RLIMIT)
     if facts.exit_code == _EXIT_SIGXCPU and spent:
         facts.limits_hit.add("cpu_time")
-    if not report.exited and report.signal == signal.SIGXFSZ:
-        facts.limits_hit.add("disk")  # the kernel's signal for a write past RLIMIT_FSIZE; exit 153 is not
+    # SIGXFSZ is the kernel's signal for a write past RLIMIT_FSIZE; a shell's 153 passes on a child's only
+    # if the agent saw a writable mount hold that many bytes (or full) as the command ended.
+    if (not report.exited and report.signal == signal.SIGXFSZ) or (
+        facts.exit_code == _EXIT_SIGXFSZ and report.flags & ExitFlag.FSIZE_FULL
+    ):
+        facts.limits_hit.add("disk")
     elif (
         shared_cgroup
         and killed

@@ -90,6 +90,7 @@ class ExitFlag(enum.IntFlag):
     TIMEOUT = 4
     KILLED = 8
     CPU_RLIMIT = 16  #: the command's own CPU time, as its kernel counts it, reached its RLIMIT_CPU
+    FSIZE_FULL = 32  #: it exited 153 while a writable mount held RLIMIT_FSIZE bytes (or was full)
 
 
 class EntryKind(enum.IntEnum):

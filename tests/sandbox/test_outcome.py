@@ -120,6 +120,13 @@ def test_exit_153_is_not_the_disk_limit_but_a_sigxfsz_death_is() -> None:
     assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 153, {"disk"})  # type: ignore[attr-defined]
 
 
+def test_exit_153_is_the_disk_limit_when_the_agent_saw_the_space_used_up() -> None:
+    """A shell passes on its child's SIGXFSZ as 153: the agent flags it when a writable mount held
+    RLIMIT_FSIZE bytes (or was full) as the command ended."""
+    status, facts = judge(report(EXITED_153, flags=ExitFlag.FSIZE_FULL))
+    assert (status, facts.limits_hit) == (TaskStatus.FAILURE, {"disk"})  # type: ignore[attr-defined]
+
+
 def test_a_gvisor_sandbox_that_died_with_its_processes_at_the_limit_names_the_limit() -> None:
     """The agent's live count reached max_processes before the sandbox went: the task's own doing."""
     at_cap = CgroupUsage(processes=LIMITS.max_processes)

@@ -312,7 +312,6 @@ def test_invalid_task_is_refused_by_the_runner_itself(runner: SandboxRunner) -> 
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("id -u", "10001"),
         ("id -g", "10001"),
         ("grep CapEff /proc/self/status", "CapEff:\t0000000000000000"),
         ("grep CapPrm /proc/self/status", "CapPrm:\t0000000000000000"),
@@ -329,6 +328,13 @@ def test_hardening(runner: SandboxRunner, script: str, expected: str) -> None:
     result = sh(runner, script)
     assert result.status is S.SUCCESS, result.stderr
     assert result.stdout.strip() == expected
+
+
+def test_runs_as_a_non_root_uid_of_the_nodes_range(runner: SandboxRunner) -> None:
+    """Each live container has a host uid of its own, from sandbox_user's up (see test_host_uids.py)."""
+    result = sh(runner, "id -u")
+    assert result.status is S.SUCCESS, result.stderr
+    assert 10001 <= int(result.stdout) < 10001 + runner.config.sandbox_uids
 
 
 def test_no_network_route(runner: SandboxRunner) -> None:

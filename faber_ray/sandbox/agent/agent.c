@@ -48,6 +48,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -190,6 +191,7 @@ static struct {
     uint64_t seen[2];
     uint8_t flags, end_kind;
     uint64_t cpu_rlimit_ms; /* the command's RLIMIT_CPU soft limit; 0 when none */
+    uint64_t fsize_limit;   /* its RLIMIT_FSIZE soft limit; 0 when none */
     int32_t end_errno;
     char message[256];
 } task;
@@ -254,7 +256,7 @@ static void prepare(void)
     task.next_sample = (struct timespec){0, 0};
     task.max_output = UINT64_MAX;
     task.flags = task.end_kind = 0;
-    task.cpu_rlimit_ms = 0;
+    task.cpu_rlimit_ms = task.fsize_limit = 0;
     task.end_errno = 0;
     task.message[0] = 0;
     struct buf reply = {0};
@@ -280,6 +282,8 @@ static void note_spec(const uint8_t *p, size_t n)
             task.sample_ms = get_u64(p + i + 5);
         else if (key == K_RLIMIT && len == 17 && p[i + 5] == RLIMIT_CPU && get_u64(p + i + 6) < UINT64_MAX / 1000)
             task.cpu_rlimit_ms = get_u64(p + i + 6) * 1000;
+        else if (key == K_RLIMIT && len == 17 && p[i + 5] == RLIMIT_FSIZE)
+            task.fsize_limit = get_u64(p + i + 6);
         i += 5 + len;
     }
 }
@@ -338,6 +342,21 @@ static void report_exit(void)
     task.pid = 0;
 }
 
+/* A shell's exit 153 passes on a child's SIGXFSZ only if something reached RLIMIT_FSIZE: believe it when a
+ * writable mount holds that many bytes (within a block) or is full; a plain `exit 153` is the program's own. */
+static int space_used_up(void)
+{
+    for (int i = 0; i < wipe_count; i++) {
+        struct statfs fs;
+        if (statfs(wipe_dirs[i], &fs) < 0 || fs.f_blocks == 0)
+            continue;
+        uint64_t used = (uint64_t)(fs.f_blocks - fs.f_bfree) * (uint64_t)fs.f_bsize;
+        if (fs.f_bfree == 0 || (task.fsize_limit && used + (uint64_t)fs.f_bsize >= task.fsize_limit))
+            return 1;
+    }
+    return 0;
+}
+
 static void reap(void)
 {
     int status;
@@ -353,6 +372,8 @@ static void reap(void)
                               (uint64_t)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000;
             if (task.cpu_rlimit_ms && cpu_ms + 100 >= task.cpu_rlimit_ms)
                 task.flags |= F_CPU_RLIMIT;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGXFSZ && space_used_up())
+                task.flags |= F_FSIZE_FULL;
             clock_gettime(CLOCK_MONOTONIC, &task.end);
             kill_all(); /* what the command left running dies with it, as with a fresh container */
         }

@@ -70,6 +70,7 @@
 #define F_TIMEOUT 4      /* the agent killed it at its wall-clock limit */
 #define F_KILLED 8       /* the host asked for the kill */
 #define F_CPU_RLIMIT 16  /* the command's own CPU time (with its waited-for children) reached its RLIMIT_CPU */
+#define F_FSIZE_FULL 32  /* it exited 153 with a writable mount holding RLIMIT_FSIZE bytes, or full */
 
 /* Listing kinds */
 #define E_FILE 1
