@@ -41,6 +41,8 @@ AGENT_PROCESSES = 4
 #: Under gVisor every guest process costs several host tasks (Sentry threads, systrap stubs):
 #: measured about 7 per process, plus about 45 for an idle sandbox.
 GVISOR_BASE_TASKS = 64
+#: The name every sandbox uid goes by (the images' one account, uid 10001, is called so).
+SANDBOX_NAME = "sandbox"
 #: Under gVisor the agent runs as root of gVisor's own kernel, with only these capabilities (see container_spec).
 GVISOR_AGENT_USER = "0:0"
 GVISOR_AGENT_CAPABILITIES = ["SETUID", "SETGID", "KILL"]
@@ -145,7 +147,9 @@ def container_spec(
         ),
         "user": GVISOR_AGENT_USER if gvisor else user,
         "working_dir": config.work_dir,
-        "environment": {"HOME": config.work_dir},
+        # Only uid 10001 has an /etc/passwd entry ("sandbox") in faber-ray's images: USER and LOGNAME
+        # name the others the same way, which is what getpass, Go's os/user and shells fall back to.
+        "environment": {"HOME": config.work_dir, "USER": SANDBOX_NAME, "LOGNAME": SANDBOX_NAME},
         "hostname": "sandbox",
         "stdin_open": channel is None,  # without the socket, stdin is the channel in
         "tty": False,

@@ -107,7 +107,10 @@ def test_a_task_that_forges_frames_gets_its_own_verdict(gvisor: SandboxRunner) -
 def test_the_agent_collects_with_the_tasks_rights_under_gvisor(gvisor: SandboxRunner) -> None:
     """The agent is root of gVisor's kernel without CAP_DAC_*: it reads the workspace as the task, so a
     private file in a private directory of the task's comes back, and nothing the task could not read."""
-    script = "mkdir -m 700 private && echo mine > private/f && chmod 600 private/f && python3 -c \"import os; print(os.stat('private/f').st_uid)\""
+    script = (
+        "mkdir -m 700 private && echo mine > private/f && chmod 600 private/f"
+        " && python3 -c \"import os; print(os.stat('private/f').st_uid)\""
+    )
     result = gvisor.run(Task(command="sh", args=["-c", script], collect=["private/f"]))
     assert result.status is S.SUCCESS, result.stderr
     assert result.files == {"private/f": b"mine\n"}, result.file_errors

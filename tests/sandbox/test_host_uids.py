@@ -112,3 +112,19 @@ def test_every_language_runs_as_a_uid_without_a_passwd_entry(
                                image=LANGUAGES[name].image))
     uid, entries = check.stdout.split()
     assert int(uid) >= 20001 and entries == "0"
+
+
+def test_programs_that_ask_who_they_are_get_an_answer_without_a_passwd_entry(
+    own_range: SandboxRunner, docker_client: docker.DockerClient
+) -> None:
+    """USER, LOGNAME and HOME answer for the missing entry: Python's getpass, Go's os/user."""
+    who = "import getpass, pathlib; print(getpass.getuser(), pathlib.Path.home())"
+    python = own_range.run(Task(command="python3", args=["-c", who]))
+    assert (python.status, python.stdout) == (S.SUCCESS, "sandbox /work\n"), python
+    ensure_images(docker_client, [LANGUAGES["go"].image])
+    source = (
+        'package main\n\nimport (\n\t"fmt"\n\t"os/user"\n)\n\n'
+        "func main() {\n\tu, err := user.Current()\n\tfmt.Println(u.Username, u.HomeDir, err)\n}\n"
+    )
+    go = own_range.run(languages.task("go", source))
+    assert (go.status, go.stdout) == (S.SUCCESS, "sandbox /work <nil>\n"), go

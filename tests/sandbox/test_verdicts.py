@@ -30,7 +30,8 @@ def one_slot(make_runner: Callable[..., SandboxRunner]) -> SandboxRunner:
 
 
 def sh(runner: SandboxRunner, script: str, **limits: object) -> TaskResult:
-    return runner.run(Task(command="sh", args=["-c", script], limits=ResourceLimits(**limits)))  # type: ignore[arg-type]
+    limited = ResourceLimits(**limits)  # type: ignore[arg-type]
+    return runner.run(Task(command="sh", args=["-c", script], limits=limited))
 
 
 @pytest.mark.parametrize("code", [152, 153])

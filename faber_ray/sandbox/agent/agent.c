@@ -48,7 +48,6 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -342,21 +341,6 @@ static void report_exit(void)
     task.pid = 0;
 }
 
-/* A shell's exit 153 passes on a child's SIGXFSZ only if something reached RLIMIT_FSIZE: believe it when a
- * writable mount holds that many bytes (within a block) or is full; a plain `exit 153` is the program's own. */
-static int space_used_up(void)
-{
-    for (int i = 0; i < wipe_count; i++) {
-        struct statfs fs;
-        if (statfs(wipe_dirs[i], &fs) < 0 || fs.f_blocks == 0)
-            continue;
-        uint64_t used = (uint64_t)(fs.f_blocks - fs.f_bfree) * (uint64_t)fs.f_bsize;
-        if (fs.f_bfree == 0 || (task.fsize_limit && used + (uint64_t)fs.f_bsize >= task.fsize_limit))
-            return 1;
-    }
-    return 0;
-}
-
 static void reap(void)
 {
     int status;
@@ -372,7 +356,9 @@ static void reap(void)
                               (uint64_t)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000;
             if (task.cpu_rlimit_ms && cpu_ms + 100 >= task.cpu_rlimit_ms)
                 task.flags |= F_CPU_RLIMIT;
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGXFSZ && space_used_up())
+            /* A shell's 153 passes on a child's SIGXFSZ only if something reached RLIMIT_FSIZE. */
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGXFSZ &&
+                space_used_up(wipe_dirs, wipe_count, task.fsize_limit))
                 task.flags |= F_FSIZE_FULL;
             clock_gettime(CLOCK_MONOTONIC, &task.end);
             kill_all(); /* what the command left running dies with it, as with a fresh container */

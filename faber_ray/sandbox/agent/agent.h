@@ -112,6 +112,7 @@ void stub_main(int ctl, int out, int err, int status) __attribute__((noreturn));
 /* reset.c: wipe and verify; 0 when clean, else a message in msg. */
 int reset_sandbox(char *const *dirs, int ndirs, char *msg, size_t msglen);
 int only_init_left(void);
+int space_used_up(char *const *dirs, int ndirs, uint64_t fsize_limit);
 int count_processes(void);
 
 /* identity.c: the task's own user under gVisor (-u UID:GID); no-ops without it. */
