@@ -262,7 +262,9 @@ def _remove(client: docker.DockerClient, container_id: str) -> bool:
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as error:
-        if error.status_code == 409:  # the engine is already removing it (auto_remove): wait until it is gone
+        # 409: the engine is already removing it (auto_remove); "is not running": it stopped as we asked (its
+        # agent exited) and auto_remove is about to. Either way, wait until it is gone.
+        if error.status_code == 409 or "is not running" in str(error.explanation or ""):
             try:
                 client.api.wait(container_id, timeout=60, condition="removed")
             except docker.errors.NotFound:
