@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from faber_ray.errors import ConfigurationError, ExecutorError
@@ -149,7 +149,12 @@ class ExecutorConfig(ReportingModel):
     allow_network: bool = False
     runtime: str | None = Field(None, description="OCI runtime, e.g. 'runsc' for gVisor.")
     sandbox_cpus: Number = Field(1.0, gt=0, description="CPU cores one sandbox may use at once.")
-    sandbox_user: str = Field("10001:10001", description="uid:gid the command runs as.")
+    sandbox_user: str = Field(
+        "10001:10001", description="uid:gid of the sandboxes: each live one takes its own uid from this one up."
+    )
+    sandbox_uids: Count = Field(
+        1000, gt=0, description="Host uids the sandboxes of one node take, one per live container (see uids.py)."
+    )
     work_dir: str = "/work"
     docker_host: str | None = Field(None, description="Docker endpoint; None uses DOCKER_HOST or the local socket.")
 
@@ -223,6 +228,26 @@ class ExecutorConfig(ReportingModel):
                     ) from None
             grants[token] = grant
         return grants
+
+    @field_validator("sandbox_user")
+    @classmethod
+    def _numeric_user(cls, value: str) -> str:
+        uid, colon, gid = value.partition(":")
+        if not (colon and uid.isascii() and uid.isdigit() and gid.isascii() and gid.isdigit()):
+            raise PydanticCustomError("sandbox_user_form", "sandbox_user must be numeric 'uid:gid', e.g. '10001:10001'")
+        if int(uid) == 0 or int(gid) == 0:
+            raise PydanticCustomError("sandbox_user_root", "sandbox_user must not be root (uid or gid 0)")
+        return value
+
+    @field_validator("sandbox_uids")
+    @classmethod
+    def _uid_range_fits(cls, value: int, info: ValidationInfo) -> int:
+        user = info.data.get("sandbox_user")
+        if user is not None and int(user.partition(":")[0]) + value - 1 > 2**31 - 2:
+            raise PydanticCustomError(
+                "sandbox_uids_range", "sandbox_user's uid plus sandbox_uids passes the largest uid (2**31 - 2)"
+            )
+        return value
 
     @field_validator("api_tokens")
     @classmethod

@@ -291,18 +291,33 @@ class SharedCgroup:
         usage = _usage(self.container.paths, self.container.version)
         parent_memory = "memory.peak" if self.container.version == 2 else "memory.max_usage_in_bytes"
         usage.peak_memory = max(usage.peak_memory, _read_int(self._parent("memory") / parent_memory) or 0)
-        usage.pids_limit_hits = _read_keyed(self._parent("pids") / "pids.events", "max") or 0
+        # Refused forks are counted in the container's cgroup or in its parent's, by kernel version.
+        usage.pids_limit_hits += _read_keyed(self._parent("pids") / "pids.events", "max") or 0
         return usage
 
     def read(self) -> CgroupUsage:
         now = self._raw()
+        hits = max(0, now.pids_limit_hits - self._base.pids_limit_hits)
+        if not hits and self._out_of_tasks():
+            hits = 1
         return CgroupUsage(
             cpu_time=max(0.0, now.cpu_time - self._base.cpu_time),
             peak_memory=now.peak_memory,
             processes=now.processes,
-            pids_limit_hits=max(0, now.pids_limit_hits - self._base.pids_limit_hits),
+            pids_limit_hits=hits,
             oom_kills=max(0, now.oom_kills - self._base.oom_kills),
         )
+
+    def _out_of_tasks(self) -> bool:
+        """The sandbox is gone and its parent's peak reached its pids limit: the Sentry ran out of host tasks.
+
+        The kernel counts a refused fork in the forking process's cgroup (cgroup v1), which was the
+        container's and went with it; the parent's peak is what is left to tell why (kernels with pids.peak).
+        """
+        if self.container._dir("pids").exists():
+            return False
+        peak, limit = _read_int(self._parent("pids") / "pids.peak"), _read_int(self._parent("pids") / "pids.max")
+        return peak is not None and limit is not None and peak >= limit
 
     def cpu_time(self) -> float:
         return self.read().cpu_time

@@ -4,7 +4,8 @@ The host never opens a path in the task's workspace. The agent lists the
 working directory with lstat semantics (no link is followed); the choice is
 made here, in plain code: glob patterns with ``**``, only regular files with
 one name, sizes checked from the listing before anything is read, caps on
-count and bytes. Then the agent reads each chosen file itself, checking again
+count and bytes; a listed path that is not a normalised relative path is
+refused, whatever wrote it. Then the agent reads each chosen file itself, checking again
 with fstat on a descriptor opened with O_NOFOLLOW and O_NONBLOCK, so neither a
 link nor a FIFO can get past it. Everything not returned is explained.
 """
@@ -19,7 +20,7 @@ from faber_ray.errors import SandboxError
 from faber_ray.sandbox.container import REPLY_TIMEOUT, SandboxContainer
 from faber_ray.sandbox.protocol import AgentMessage, Entry, EntryKind, HostMessage, frame, parse_entries
 
-__all__ = ["MAX_ENTRIES", "Selection", "collect", "matches", "select"]
+__all__ = ["MAX_ENTRIES", "NOT_NORMALISED", "Selection", "collect", "matches", "normalised", "select"]
 
 #: Names the agent lists at most (the writable mounts hold far fewer inodes by default).
 MAX_ENTRIES = 20_000
@@ -33,6 +34,19 @@ _REFUSED = {
     EntryKind.DEVICE: "a device",
     EntryKind.OTHER: "not a regular file",
 }
+
+
+#: Why a listed path that could point outside the workspace is refused.
+NOT_NORMALISED = "refused: the sandbox listed a path that is not a normalised relative path"
+
+
+def normalised(raw: bytes) -> bool:
+    """A relative path with no empty, ``.`` or ``..`` segment: one name below the workspace, nothing else.
+
+    The listing comes from inside the sandbox, so the host checks every path
+    in it rather than trust the agent (or whatever wrote to its channel).
+    """
+    return bool(raw) and b"\0" not in raw and all(part not in (b"", b".", b"..") for part in raw.split(b"/"))
 
 
 def matches(pattern: str, path: str) -> bool:
@@ -78,7 +92,9 @@ def select(
             continue
         for pattern in hits:
             matched_any[pattern] = True
-        if bad_name:
+        if not normalised(entry.path):
+            chosen.errors[path] = NOT_NORMALISED
+        elif bad_name:
             chosen.errors[path] = "the name is not valid UTF-8"
         elif entry.kind is not EntryKind.FILE:
             chosen.errors[path] = _REFUSED[entry.kind]

@@ -22,6 +22,7 @@ from faber_ray.sandbox.listener import ChannelListener, channels_root
 from faber_ray.sandbox.protocol import PROTOCOL_VERSION, AgentMessage, HostMessage, frame
 from faber_ray.sandbox.spec import SandboxProfile, container_spec, host_pids
 from faber_ray.sandbox.streams import raw_socket
+from faber_ray.sandbox.uids import UidLease
 
 __all__ = ["SandboxContainer"]
 
@@ -57,6 +58,7 @@ class SandboxContainer:
         *,
         shared_cgroup: bool,
         created_at: float,
+        lease: UidLease | None = None,
     ) -> None:
         self.client = client
         self.id = container_id
@@ -74,6 +76,8 @@ class SandboxContainer:
         self._stub_requested = False
         self._resetting = False
         self._listener: ChannelListener | None = None
+        #: The container's own host uid, held for as long as the container lives (see uids.py).
+        self.lease = lease
 
     @classmethod
     def start(
@@ -87,8 +91,13 @@ class SandboxContainer:
         memory: int,
         max_processes: int,
         cgroup_parent: str | None,
+        lease: UidLease,
     ) -> SandboxContainer:
-        """Create, attach, start; ask for the first stub at once, so it is forked while we wait."""
+        """Create, attach, start; ask for the first stub at once, so it is forked while we wait.
+
+        The container takes ``lease`` (its uid) over: it is released when the container is removed,
+        here if the start fails, and never while the container might still be there.
+        """
         created_at = time.monotonic()
         gvisor = config.runtime == "runsc"
         # gVisor cannot connect to a host socket: there the attach stream carries the channel.
@@ -96,7 +105,7 @@ class SandboxContainer:
         try:
             spec = container_spec(
                 profile, config, agent=agent, labels=labels, memory=memory, max_processes=max_processes,
-                cgroup_parent=cgroup_parent, channel=listener.path if listener else None,
+                cgroup_parent=cgroup_parent, channel=listener.path if listener else None, user=lease.user,
             )
             host_config = client.api.create_host_config(**spec.host)
             container_id = str(
@@ -105,6 +114,7 @@ class SandboxContainer:
         except BaseException:
             if listener is not None:
                 listener.remove()
+            lease.release()  # nothing was made, or the engine refused it
             raise
         try:
             name = container_id[:12]
@@ -125,13 +135,15 @@ class SandboxContainer:
                 cgroup = ContainerCgroup.of_process(pid)
             container = cls(
                 client, container_id, profile, channel, cgroup, shared_cgroup=gvisor, created_at=created_at,
+                lease=lease,
             )
             container._listener = listener
             container.pid_budget = config.node_sandbox_pids
             container._stub_requested = True
             container._expect_ready()
         except BaseException:
-            _remove(client, container_id)
+            if _remove(client, container_id):
+                lease.release()
             if listener is not None:
                 listener.remove()
             raise
@@ -231,7 +243,8 @@ class SandboxContainer:
     def remove(self) -> None:
         """Stop and remove the container (and any volume), whatever state it is in."""
         self.channel.close()
-        _remove(self.client, self.id)
+        if _remove(self.client, self.id) and self.lease is not None:
+            self.lease.release()  # only once the container is gone: a uid is never shared by two live ones
         if self._listener is not None:
             self._listener.remove()
         if self.shared_cgroup:  # its own parent cgroup (see SandboxRunner): empty now
@@ -249,21 +262,28 @@ def _running(client: docker.DockerClient, container_id: str) -> bool:
         return False
 
 
-def _remove(client: docker.DockerClient, container_id: str) -> None:
+def _remove(client: docker.DockerClient, container_id: str) -> bool:
+    """Remove the container; True once it is gone (False: it may still be there, for the reaper)."""
     try:
         client.api.remove_container(container_id, force=True, v=True)
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as error:
-        if error.status_code == 409:  # the engine is already removing it (auto_remove): wait until it is gone
+        # 409: the engine is already removing it (auto_remove); "is not running": it stopped as we asked (its
+        # agent exited) and auto_remove is about to. Either way, wait until it is gone.
+        if error.status_code == 409 or "is not running" in str(error.explanation or ""):
             try:
                 client.api.wait(container_id, timeout=60, condition="removed")
             except docker.errors.NotFound:
                 pass
             except (docker.errors.DockerException, OSError) as late:
                 log.warning("container %s is still being removed: %s", container_id[:12], late)
+                return False
         else:
             log.warning("could not remove container %s: %s; the reaper will", container_id[:12], error)
+            return False
     except docker.errors.DockerException as error:
         log.warning("could not remove container %s: %s; the reaper will", container_id[:12], error)
+        return False
+    return True
 

@@ -77,6 +77,7 @@ class RunRecord:
     error: str | None = None
     wall_time: float = 0.0
     startup_time: float = 0.0
+    sampled_peak: int = 0  #: the agent's live count of a gVisor task's processes (kept if no EXIT comes)
 
 
 def rlimits(limits: ResolvedLimits, *, gvisor: bool) -> dict[int, tuple[int, int]]:
@@ -89,8 +90,11 @@ def rlimits(limits: ResolvedLimits, *, gvisor: bool) -> dict[int, tuple[int, int
         resource.RLIMIT_NOFILE: (1024, 1024),
     }
     if gvisor:
-        # gVisor counts processes per sandbox and user; the agent is one of them.
-        chosen[resource.RLIMIT_NPROC] = (limits.max_processes + 1, limits.max_processes + 1)
+        # gVisor counts processes per sandbox and user, each under the uid that forked it: the task's
+        # first process was forked by the agent (root, see spec.py) before it became the task's user,
+        # so only the processes it starts count, and max_processes - 1 of them make max_processes.
+        nproc = limits.max_processes - 1
+        chosen[resource.RLIMIT_NPROC] = (nproc, nproc)
     return chosen
 
 
@@ -149,7 +153,7 @@ def run_once(
         account.remove()
     if container.shared_cgroup:
         # The host sees the Sentry's threads, not the task's processes: the agent counted those.
-        record.usage.processes = record.report.peak_processes if record.report else 0
+        record.usage.processes = record.report.peak_processes if record.report else record.sampled_peak
     return record
 
 
@@ -198,5 +202,7 @@ def _follow(
             record.stdout.seen = record.report.stdout_bytes
             record.stderr.seen = record.report.stderr_bytes
             return
+        elif kind == AgentMessage.PEAK:
+            record.sampled_peak = int.from_bytes(payload[:4], "big")
         elif kind == AgentMessage.FATAL:
             raise SandboxError(f"the sandbox agent failed: {payload.decode(errors='replace')}")

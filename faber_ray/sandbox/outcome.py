@@ -7,7 +7,9 @@ by both sandbox modes and every step of a task.
 
 The timing rule: a limit counts only if it is what ended the command. A
 command that exited on its own before the kill for its wall-clock or CPU
-limit landed keeps its own result.
+limit landed keeps its own result. And an exit code is never a limit by
+itself: 152 counts as the CPU limit only with the CPU time spent, and 153 as
+``disk`` only with the space used up (a death by SIGXFSZ always does).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from faber_ray.status import ExecutionFacts
 
 __all__ = ["OOM_SLACK", "RunFacts", "judge_run"]
 
-# Exit codes of a process killed by SIGXCPU / SIGXFSZ (the RLIMIT backstops).
+# Exit codes of a process killed by SIGXCPU / SIGXFSZ (the RLIMIT backstops), or of a shell whose child was.
 _EXIT_SIGXCPU, _EXIT_SIGXFSZ = 128 + signal.SIGXCPU, 128 + signal.SIGXFSZ
 #: How far below the memory limit a SIGKILLed gVisor sandbox's peak may be and still count as an OOM kill.
 OOM_SLACK = 1024 * 1024
@@ -60,8 +62,8 @@ def judge_run(
             # gVisor: the kernel's OOM kill took the whole sandbox, at the memory limit.
             facts.exit_code = 128 + signal.SIGKILL
             facts.limits_hit.add("memory")
-        elif died and shared_cgroup and not cancelled and usage.pids_limit_hits:
-            # gVisor: the task used up the sandbox's host tasks, and the Sentry could not go on.
+        elif died and shared_cgroup and not cancelled and "max_processes" in facts.limits_hit:
+            # gVisor: the task used up its processes, or the sandbox's host tasks, and the Sentry could not go on.
             facts.exit_code = 128 + signal.SIGKILL
         elif died and facts.error is None:
             facts.error = "the sandbox container stopped during the task (it was killed or removed from outside)"
@@ -94,9 +96,17 @@ def judge_run(
         facts.limits_hit.add("timeout")
     if killed and cpu_kill_sent:
         facts.limits_hit.add("cpu_time")
-    if facts.exit_code == _EXIT_SIGXCPU:
+    # Exit codes alone are not limits (`exit 152` is a program's own choice). RLIMIT_CPU sits above the
+    # CPU limit, so a real SIGXCPU, or a shell reporting its child's as 152, comes with the CPU time spent:
+    # in the task's cgroup, or by the command's own kernel's count (gVisor's clock, which the host's differs from).
+    spent = usage.cpu_time >= limits.cpu_time or bool(report.flags & ExitFlag.CPU_RLIMIT)
+    if facts.exit_code == _EXIT_SIGXCPU and spent:
         facts.limits_hit.add("cpu_time")
-    elif facts.exit_code == _EXIT_SIGXFSZ:
+    # SIGXFSZ is the kernel's signal for a write past RLIMIT_FSIZE; a shell's 153 passes on a child's only
+    # if the agent saw a writable mount hold that many bytes (or full) as the command ended.
+    if (not report.exited and report.signal == signal.SIGXFSZ) or (
+        facts.exit_code == _EXIT_SIGXFSZ and report.flags & ExitFlag.FSIZE_FULL
+    ):
         facts.limits_hit.add("disk")
     elif (
         shared_cgroup

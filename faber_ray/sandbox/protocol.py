@@ -62,6 +62,7 @@ class AgentMessage(enum.IntEnum):
     REFUSED = 72
     RESET = 73
     FATAL = 74
+    PEAK = 75
 
 
 class SpecKey(enum.IntEnum):
@@ -88,6 +89,8 @@ class ExitFlag(enum.IntFlag):
     STDERR_OVER = 2
     TIMEOUT = 4
     KILLED = 8
+    CPU_RLIMIT = 16  #: the command's own CPU time, as its kernel counts it, reached its RLIMIT_CPU
+    FSIZE_FULL = 32  #: it exited 153 while a writable mount held RLIMIT_FSIZE bytes (or was full)
 
 
 class EntryKind(enum.IntEnum):

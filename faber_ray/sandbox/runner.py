@@ -33,6 +33,7 @@ from faber_ray.sandbox.outcome import RunFacts, judge_run
 from faber_ray.sandbox.pool import WarmPool
 from faber_ray.sandbox.report import Outcome, TaskReport, build_result
 from faber_ray.sandbox.spec import AGENT_PROCESSES, SandboxProfile, outer_memory
+from faber_ray.sandbox.uids import HostUids, parse_user
 from faber_ray.steps import Run, runs_of
 from faber_ray.validation import validate_task
 
@@ -73,6 +74,9 @@ class SandboxRunner:
         self.owner = owner
         self.client = client or connect(self.config.docker_host)
         self._agent: Path = agent_binary()
+        uid, gid = parse_user(self.config.sandbox_user)
+        # Beside the agent: the one directory every faber-ray process of this node shares (see uids.py).
+        self._uids = HostUids(self._agent.parent / "uids", uid, gid, self.config.sandbox_uids)
         gvisor = self.config.runtime == "runsc"
         self.mode: Mode = "fresh" if gvisor else self.config.sandbox_mode
         self.fallback = GVISOR_FALLBACK if gvisor and self.config.sandbox_mode == "warm" else None
@@ -278,7 +282,7 @@ class SandboxRunner:
         try:
             container = SandboxContainer.start(
                 self.client, profile, self.config, agent=self._agent, labels=labels,
-                memory=memory, max_processes=processes, cgroup_parent=parent,
+                memory=memory, max_processes=processes, cgroup_parent=parent, lease=self._uids.lease(),
             )
         except BaseException:
             if self.mode == "warm":

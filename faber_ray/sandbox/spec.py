@@ -25,6 +25,8 @@ from faber_ray.sandbox.seccomp import profile_json
 
 __all__ = [
     "AGENT_ALLOWANCE",
+    "GVISOR_AGENT_CAPABILITIES",
+    "GVISOR_AGENT_USER",
     "SHM_BYTES",
     "ContainerSpec",
     "SandboxProfile",
@@ -45,6 +47,11 @@ AGENT_PROCESSES = 4
 #: Under gVisor every guest process costs several host tasks (Sentry threads, systrap stubs):
 #: measured about 7 per process, plus about 45 for an idle sandbox.
 GVISOR_BASE_TASKS = 64
+#: The name every sandbox uid goes by (the images' one account, uid 10001, is called so).
+SANDBOX_NAME = "sandbox"
+#: Under gVisor the agent runs as root of gVisor's own kernel, with only these capabilities (see container_spec).
+GVISOR_AGENT_USER = "0:0"
+GVISOR_AGENT_CAPABILITIES = ["SETUID", "SETGID", "KILL"]
 GVISOR_TASKS_PER_PROCESS = 8
 
 
@@ -134,13 +141,22 @@ def container_spec(
     max_processes: int,
     cgroup_parent: str | None = None,
     channel: Path | None = None,
+    user: str | None = None,
 ) -> ContainerSpec:
     """The locked-down container: no network unless asked and allowed, a read-only root with
     size-limited tmpfs mounts (image volumes included, so no volume ever reaches the host's disk),
-    no capabilities, no new privileges, faber-ray's seccomp profile, a non-root user."""
+    no capabilities, no new privileges, faber-ray's seccomp profile, a non-root user.
+
+    ``user`` is the container's own ``uid:gid`` (leased from ``uids.HostUids``; default
+    ``sandbox_user``). Under gVisor the agent is root *inside gVisor's kernel*, with only the
+    capabilities to become the task's user (SETUID, SETGID) and to kill its processes (KILL), and
+    each stub drops to ``user`` before anything of the task runs: gVisor does not honour
+    PR_SET_DUMPABLE for ``/proc/1/fd``, so only another uid keeps the channel out of the task's reach.
+    """
     options = f"rw,nosuid,nodev,exec,size={profile.disk},nr_inodes={tmpfs_inodes(profile.disk)},mode=1777"
     scratch = [config.work_dir, "/tmp", *(path for path in profile.volumes if path not in (config.work_dir, "/tmp"))]
     gvisor = config.runtime == "runsc"
+    user = user or config.sandbox_user
     # Under gVisor there is no /dev/mqueue, and the agent's reset is not used (see warm mode).
     writable = (*scratch, "/dev/shm") if gvisor else (*scratch, "/dev/shm", "/dev/mqueue")
     mounts = [docker.types.Mount(AGENT_MOUNT, str(agent), type="bind", read_only=True)]
@@ -152,6 +168,7 @@ def container_spec(
         "tmpfs": {path: options for path in scratch},
         "mounts": mounts,
         "cap_drop": ["ALL"],
+        "cap_add": GVISOR_AGENT_CAPABILITIES if gvisor else None,
         "security_opt": ["no-new-privileges", f"seccomp={profile_json()}"],
         "pids_limit": host_pids(max_processes, gvisor=gvisor, budget=config.node_sandbox_pids),
         "mem_limit": outer_memory(memory, profile.disk, len(scratch)),
@@ -173,10 +190,14 @@ def container_spec(
     }
     container = {
         "entrypoint": [AGENT_MOUNT],
-        "command": (["-s", CHANNEL_MOUNT] if channel is not None else []) + list(writable),
-        "user": config.sandbox_user,
+        "command": (
+            (["-s", CHANNEL_MOUNT] if channel is not None else []) + (["-u", user] if gvisor else []) + list(writable)
+        ),
+        "user": GVISOR_AGENT_USER if gvisor else user,
         "working_dir": config.work_dir,
-        "environment": {"HOME": config.work_dir},
+        # Only uid 10001 has an /etc/passwd entry ("sandbox") in faber-ray's images: USER and LOGNAME
+        # name the others the same way, which is what getpass, Go's os/user and shells fall back to.
+        "environment": {"HOME": config.work_dir, "USER": SANDBOX_NAME, "LOGNAME": SANDBOX_NAME},
         "hostname": "sandbox",
         "stdin_open": channel is None,  # without the socket, stdin is the channel in
         "tty": False,

@@ -138,6 +138,33 @@ def test_shared_cgroup_limits_the_parent_and_reads_differences(tmp_path: Path) -
     assert (usage.pids_limit_hits, usage.peak_memory) == (5, 60 * MiB)
 
 
+def test_a_gvisor_sandbox_gone_at_its_host_task_cap_counts_as_the_process_limit(tmp_path: Path) -> None:
+    """cgroup v1 counts the refused fork in the container's own cgroup, which goes with the sandbox:
+    the parent's peak at its pids limit is what is left to say the Sentry ran out of host tasks."""
+    import shutil
+
+    root = fake_v1(tmp_path)
+    for controller in ("memory", "pids", "cpuacct"):
+        (root / controller / "faber-ray" / "run1" / "c1").mkdir(parents=True)
+    container = ContainerCgroup.at("faber-ray/run1/c1", root=root)
+    pids = container.paths["pids"]
+    for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
+        (container.paths["memory"] / name).write_text("0\n")
+    for path in (pids / "pids.max", pids.parent / "pids.max", pids / "pids.events"):
+        path.write_text("max 0\n" if path.name == "pids.events" else "")
+    shared = SharedCgroup(container)
+    shared.create(64 * MiB, 576)
+    (pids.parent / "pids.peak").write_text("300\n")
+    assert shared.read().pids_limit_hits == 0  # alive, under its cap
+    (pids / "pids.events").write_text("max 1\n")
+    assert shared.read().pids_limit_hits == 1  # alive: the container's own count says it
+    (pids / "pids.events").write_text("max 0\n")
+    shutil.rmtree(pids)
+    assert shared.read().pids_limit_hits == 0  # gone, but never at its cap: not the process limit
+    (pids.parent / "pids.peak").write_text("576\n")
+    assert shared.read().pids_limit_hits == 1
+
+
 def test_without_parent_cgroups_limits_are_still_enforced_from_the_process(
     make_runner: Callable[..., SandboxRunner],
 ) -> None:

@@ -79,3 +79,56 @@ def test_a_sandbox_that_died_is_an_error_unless_gvisor_says_why() -> None:
 
 def test_a_cancel_wins() -> None:
     assert judge(report(KILLED, flags=ExitFlag.KILLED), cancelled=True)[0] is TaskStatus.CANCELLED
+
+
+# Exit codes are not limits: only a real SIGXCPU / SIGXFSZ is ---------------------------
+
+EXITED_152, EXITED_153 = 152 << 8, 153 << 8
+
+
+def test_exit_152_without_the_cpu_used_is_the_programs_own_exit() -> None:
+    status, facts = judge(report(EXITED_152), CgroupUsage(processes=1, cpu_time=0.0))
+    assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 152, set())  # type: ignore[attr-defined]
+
+
+def test_exit_152_with_the_cpu_used_is_a_shell_whose_child_hit_the_cpu_limit() -> None:
+    """sh reports a child killed by SIGXCPU as 152; the cgroup shows the CPU time was really spent."""
+    used = CgroupUsage(processes=2, cpu_time=LIMITS.cpu_time + 1)
+    assert judge(report(EXITED_152), used)[0] is TaskStatus.CPU_LIMIT_EXCEEDED
+
+
+def test_a_sigxcpu_death_counts_only_with_the_cpu_used() -> None:
+    """RLIMIT_CPU sits above the limit, so a real SIGXCPU always comes with the CPU time; a self-sent one does not."""
+    assert judge(report(signal.SIGXCPU), CgroupUsage(cpu_time=LIMITS.cpu_time + 1))[0] is TaskStatus.CPU_LIMIT_EXCEEDED
+    status, facts = judge(report(signal.SIGXCPU), CgroupUsage(cpu_time=0.01))
+    assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 152, set())  # type: ignore[attr-defined]
+
+
+def test_a_sigxcpu_counts_when_the_commands_own_kernel_saw_its_rlimit_reached() -> None:
+    """gVisor's clock, which enforced RLIMIT_CPU, runs ahead of the host's under load: the agent's flag
+    (from the command's own rusage) says the CPU time was spent even when the host's cgroup saw less."""
+    assert judge(report(signal.SIGXCPU, flags=ExitFlag.CPU_RLIMIT), CgroupUsage(cpu_time=0.6))[0] is (
+        TaskStatus.CPU_LIMIT_EXCEEDED
+    )
+    assert judge(report(EXITED_152, flags=ExitFlag.CPU_RLIMIT))[0] is TaskStatus.CPU_LIMIT_EXCEEDED
+
+
+def test_exit_153_is_not_the_disk_limit_but_a_sigxfsz_death_is() -> None:
+    status, facts = judge(report(EXITED_153))
+    assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 153, set())  # type: ignore[attr-defined]
+    status, facts = judge(report(signal.SIGXFSZ))
+    assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 153, {"disk"})  # type: ignore[attr-defined]
+
+
+def test_exit_153_is_the_disk_limit_when_the_agent_saw_the_space_used_up() -> None:
+    """A shell passes on its child's SIGXFSZ as 153: the agent flags it when a writable mount held
+    RLIMIT_FSIZE bytes (or was full) as the command ended."""
+    status, facts = judge(report(EXITED_153, flags=ExitFlag.FSIZE_FULL))
+    assert (status, facts.limits_hit) == (TaskStatus.FAILURE, {"disk"})  # type: ignore[attr-defined]
+
+
+def test_a_gvisor_sandbox_that_died_with_its_processes_at_the_limit_names_the_limit() -> None:
+    """The agent's live count reached max_processes before the sandbox went: the task's own doing."""
+    at_cap = CgroupUsage(processes=LIMITS.max_processes)
+    status, facts = judge(None, at_cap, died=True, shared_cgroup=True)
+    assert (status, facts.exit_code, facts.limits_hit) == (TaskStatus.FAILURE, 137, {"max_processes"})  # type: ignore[attr-defined]

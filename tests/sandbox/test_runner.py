@@ -16,6 +16,7 @@ from typing import Any
 
 import docker
 import pytest
+from conftest import TEST_NODE_ID
 
 from faber_ray.models import ResourceLimits, Task, TaskResult, TaskStatus
 from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version
@@ -45,7 +46,8 @@ def py(runner: SandboxRunner, code: str, *args: str, **fields: Any) -> TaskResul
 def leftover_cgroups(_execution_id: str = "") -> list[Path]:
     """Per-run cgroups still there; none may outlive its run (a warm container's own cgroup stays)."""
     top = CGROUP_ROOT / "faber-ray" if cgroup_version(CGROUP_ROOT) == 2 else CGROUP_ROOT / "memory" / "faber-ray"
-    ours = {box["id"] for box in list_sandboxes(docker.from_env()) if box["node_id"].startswith("test-node")}
+    # Only this session's containers: another test run may share the engine.
+    ours = {box["id"] for box in list_sandboxes(docker.from_env()) if box["node_id"].startswith(TEST_NODE_ID)}
     return [path for path in top.glob("**/step-*") if any(part in ours for part in path.parts)]
 
 
@@ -312,7 +314,6 @@ def test_invalid_task_is_refused_by_the_runner_itself(runner: SandboxRunner) -> 
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("id -u", "10001"),
         ("id -g", "10001"),
         ("grep CapEff /proc/self/status", "CapEff:\t0000000000000000"),
         ("grep CapPrm /proc/self/status", "CapPrm:\t0000000000000000"),
@@ -329,6 +330,13 @@ def test_hardening(runner: SandboxRunner, script: str, expected: str) -> None:
     result = sh(runner, script)
     assert result.status is S.SUCCESS, result.stderr
     assert result.stdout.strip() == expected
+
+
+def test_runs_as_a_non_root_uid_of_the_nodes_range(runner: SandboxRunner) -> None:
+    """Each live container has a host uid of its own, from sandbox_user's up (see test_host_uids.py)."""
+    result = sh(runner, "id -u")
+    assert result.status is S.SUCCESS, result.stderr
+    assert 10001 <= int(result.stdout) < 10001 + runner.config.sandbox_uids
 
 
 def test_no_network_route(runner: SandboxRunner) -> None:
@@ -631,7 +639,9 @@ def test_gvisor_hardening(gvisor: SandboxRunner) -> None:
     result = sh(gvisor, "id -u; grep CapEff /proc/self/status; touch /var/tmp/probe; dmesg | head -n 1")
     assert result.status is S.SUCCESS, result.error or result.stderr
     uid, capabilities, kernel = result.stdout.splitlines()
-    assert (uid, capabilities) == ("10001", "CapEff:\t0000000000000000")
+    # A uid of the node's range (uids.py); the agent is another user (test_gvisor_channel.py).
+    assert 10001 <= int(uid) < 10001 + gvisor.config.sandbox_uids
+    assert capabilities == "CapEff:\t0000000000000000"
     assert "gVisor" in kernel  # really the gVisor kernel, not the host's
     assert "Read-only file system" in result.stderr
 

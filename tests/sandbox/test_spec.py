@@ -107,3 +107,23 @@ def test_a_missing_images_hint_names_a_command_that_makes_it() -> None:
     assert "`faber-ray images ensure faber-ray/gcc:12`" in missing_image("faber-ray/gcc:12")
     other = missing_image("postgres:16")
     assert "faber-ray images ensure" not in other and "docker pull postgres:16" in other
+
+
+def test_each_container_runs_as_its_leased_uid() -> None:
+    profile = SandboxProfile("faber-ray/python:3", 32 * MiB, False)
+    spec = container_spec(profile, ExecutorConfig(), agent=AGENT, labels=LABELS, memory=64 * MiB, max_processes=8,
+                          user="10042:10001")
+    assert spec.container["user"] == "10042:10001" and "-u" not in spec.container["command"]
+    assert spec.host["cap_add"] is None and spec.host["cap_drop"] == ["ALL"]
+
+
+def test_under_gvisor_the_agent_is_another_user_who_can_only_become_the_task_and_kill_it() -> None:
+    """gVisor lets a task of the agent's uid open /proc/1/fd (its channel): the agent is root of gVisor's
+    own kernel instead, with SETUID, SETGID and KILL alone, and each stub becomes the leased uid."""
+    profile = SandboxProfile("faber-ray/python:3", 32 * MiB, False)
+    spec = container_spec(profile, ExecutorConfig(runtime="runsc"), agent=AGENT, labels=LABELS, memory=64 * MiB,
+                          max_processes=8, user="10042:10001")
+    assert spec.container["user"] == "0:0"
+    assert spec.container["command"][:2] == ["-u", "10042:10001"]
+    assert (spec.host["cap_drop"], spec.host["cap_add"]) == (["ALL"], ["SETUID", "SETGID", "KILL"])
+    assert spec.host["security_opt"][0] == "no-new-privileges"

@@ -206,7 +206,7 @@ try:
 except OSError as error:
     print("agent read-only", error.errno)
 status = dict(line.split(":\t", 1) for line in open("/proc/1/status").read().splitlines() if ":\t" in line)
-print("agent", status["Uid"].split()[0], status["CapEff"], status["NoNewPrivs"], status["Seccomp"])
+print("agent", status["Uid"].split()[0], status["CapEff"], status["NoNewPrivs"], status["Seccomp"], os.getuid())
 """
 
 
@@ -217,7 +217,9 @@ def test_a_cannot_signal_trace_read_or_replace_the_agent(warm: SandboxRunner) ->
     assert "opened" not in body(a) and "agent writable" not in body(a)
     assert [line for line in lines if line.startswith("ptrace")] == ["ptrace -1 1"]  # EPERM: not dumpable
     # The agent holds no privilege to hand over: same user, no capabilities, no new privileges, filtered.
-    assert lines[-1] == "agent 10001 0000000000000000 1 2"
+    agent, uid, capabilities, no_new_privileges, seccomp, task_uid = lines[-1].split()
+    assert (agent, uid, capabilities, no_new_privileges, seccomp) == ("agent", task_uid, "0000000000000000", "1", "2")
+    assert 10001 <= int(uid) < 10001 + warm.config.sandbox_uids
     b = sh(warm, "echo b-own-output; exit 7")
     assert same_container(a, b)
     assert (b.status, b.exit_code, body(b)) == (S.FAILURE, 7, "b-own-output\n")

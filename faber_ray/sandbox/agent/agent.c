@@ -14,19 +14,25 @@
  *   RESET    between tasks: wipe the writable mounts and SysV IPC, then check
  *            that nothing is left (the host recycles the container otherwise)
  *
- * The agent runs as the same unprivileged user as the task, with the same
- * capabilities (none) and seccomp filter: it has nothing to hand over. It is
- * protected from the task by being PID 1 (the kernel drops signals to it from
- * inside its namespace) and by being non-dumpable (no ptrace, no /proc/1/fd,
- * no /proc/1/mem). It exits when its channel to the host closes, which ends
- * the container, so nothing outlives its owner.
+ * Under runc the agent runs as the same unprivileged user as the task, with
+ * the same capabilities (none) and seccomp filter: it has nothing to hand
+ * over. It is protected from the task by being PID 1 (the kernel drops
+ * signals to it from inside its namespace) and by being non-dumpable (no
+ * ptrace, no /proc/1/fd, no /proc/1/mem). gVisor honours neither for a task of
+ * the same uid, so there the agent is root of gVisor's kernel with only
+ * SETUID, SETGID and KILL, and each stub becomes the task's user (identity.c).
+ * It exits when its channel to the host closes, which ends the container, so
+ * nothing outlives its owner.
  *
  * The channel is the container's stdin and stdout (Docker's attach stream), or,
  * with -s, a unix socket the host listens on for this one connection: that
  * skips the engine on every message. The host stops listening once the agent
  * is connected, so nothing else in the container can ever connect.
  *
- * Usage: agent [-s SOCKET] WORKDIR [OTHER-WRITABLE-DIR ...]
+ * With -u UID:GID (gVisor) the agent is root of gVisor's kernel and each stub becomes that user
+ * before anything of the task runs: see identity.c.
+ *
+ * Usage: agent [-s SOCKET] [-u UID:GID] WORKDIR [OTHER-WRITABLE-DIR ...]
  */
 #include "agent.h"
 
@@ -39,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -182,6 +189,8 @@ static struct {
     int exited, wait_status;
     uint64_t seen[2];
     uint8_t flags, end_kind;
+    uint64_t cpu_rlimit_ms; /* the command's RLIMIT_CPU soft limit; 0 when none */
+    uint64_t fsize_limit;   /* its RLIMIT_FSIZE soft limit; 0 when none */
     int32_t end_errno;
     char message[256];
 } task;
@@ -246,6 +255,7 @@ static void prepare(void)
     task.next_sample = (struct timespec){0, 0};
     task.max_output = UINT64_MAX;
     task.flags = task.end_kind = 0;
+    task.cpu_rlimit_ms = task.fsize_limit = 0;
     task.end_errno = 0;
     task.message[0] = 0;
     struct buf reply = {0};
@@ -269,6 +279,10 @@ static void note_spec(const uint8_t *p, size_t n)
             task.max_output = get_u64(p + i + 5);
         else if (key == K_SAMPLE_MS && len == 8)
             task.sample_ms = get_u64(p + i + 5);
+        else if (key == K_RLIMIT && len == 17 && p[i + 5] == RLIMIT_CPU && get_u64(p + i + 6) < UINT64_MAX / 1000)
+            task.cpu_rlimit_ms = get_u64(p + i + 6) * 1000;
+        else if (key == K_RLIMIT && len == 17 && p[i + 5] == RLIMIT_FSIZE)
+            task.fsize_limit = get_u64(p + i + 6);
         i += 5 + len;
     }
 }
@@ -331,10 +345,21 @@ static void reap(void)
 {
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
+    struct rusage usage;
+    while ((pid = wait4(-1, &status, WNOHANG | __WALL, &usage)) > 0) {
         if (pid == task.pid && !task.exited) {
             task.exited = 1;
             task.wait_status = status;
+            /* A SIGXCPU (or a shell's 152) is the CPU limit only if the CPU time was really spent: its
+             * own kernel's count, which under gVisor is the clock RLIMIT_CPU was enforced by (within a tick). */
+            uint64_t cpu_ms = (uint64_t)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000 +
+                              (uint64_t)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000;
+            if (task.cpu_rlimit_ms && cpu_ms + 100 >= task.cpu_rlimit_ms)
+                task.flags |= F_CPU_RLIMIT;
+            /* A shell's 153 passes on a child's SIGXFSZ only if something reached RLIMIT_FSIZE. */
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGXFSZ &&
+                space_used_up(wipe_dirs, wipe_count, task.fsize_limit))
+                task.flags |= F_FSIZE_FULL;
             clock_gettime(CLOCK_MONOTONIC, &task.end);
             kill_all(); /* what the command left running dies with it, as with a fresh container */
         }
@@ -434,10 +459,13 @@ static void handle(uint8_t type, const uint8_t *payload, size_t n)
     case H_RESET:
         if (task.state != IDLE)
             fatal("message %u while a task is active", type);
-        if (type == H_LIST) {
-            list_tree(wipe_dirs[0], payload, n);
-        } else if (type == H_READ) {
-            read_file(wipe_dirs[0], payload, n);
+        if (type == H_LIST || type == H_READ) {
+            act_as_task(1); /* the task's files, with the task's rights (gVisor: the agent is root) */
+            if (type == H_LIST)
+                list_tree(wipe_dirs[0], payload, n);
+            else
+                read_file(wipe_dirs[0], payload, n);
+            act_as_task(0);
         } else {
             char msg[512] = "";
             uint8_t clean = reset_sandbox(wipe_dirs, wipe_count, msg, sizeof msg) == 0;
@@ -475,8 +503,14 @@ int main(int argc, char **argv)
         argc -= 2;
         argv += 2;
     }
+    if (argc > 2 && !strcmp(argv[1], "-u")) {
+        if (set_task_identity(argv[2]) < 0)
+            fatal("bad -u %s: want UID:GID, neither 0", argv[2]);
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 2)
-        fatal("usage: agent [-s SOCKET] WORKDIR [WRITABLE-DIR ...]");
+        fatal("usage: agent [-s SOCKET] [-u UID:GID] WORKDIR [WRITABLE-DIR ...]");
     wipe_dirs = argv + 1;
     wipe_count = argc - 1;
     prctl(PR_SET_DUMPABLE, 0); /* no ptrace, no /proc/1/{fd,mem,environ} for the task */
@@ -528,8 +562,12 @@ int main(int argc, char **argv)
                 /* Where the host cannot count the task's processes (gVisor), count them here. */
                 if (ns_between(&task.next_sample, &now) > 0) {
                     int count = count_processes();
-                    if (count > 0 && (uint32_t)count > task.peak_processes)
+                    if (count > 0 && (uint32_t)count > task.peak_processes) {
+                        /* Told at once: a task that takes the sandbox down leaves no EXIT to carry it. */
                         task.peak_processes = (uint32_t)count;
+                        uint8_t peak[4] = {count >> 24, count >> 16, count >> 8, count};
+                        send_frame(A_PEAK, peak, sizeof peak);
+                    }
                     task.next_sample = now;
                     task.next_sample.tv_nsec += (long)task.sample_ms * 1000000;
                     while (task.next_sample.tv_nsec >= 1000000000) {

@@ -1,10 +1,11 @@
 /*
  * faber-ray sandbox agent: shared definitions.
  *
- * The agent is PID 1 of every sandbox container. It talks to the host over
- * its own stdin and stdout, which are the container's attach stream: a task
- * can never reach them (they are PID 1's descriptors, and PID 1 is not
- * dumpable, so /proc/1/fd is closed to the task). Every message is a frame:
+ * The agent is PID 1 of every sandbox container. It talks to the host over a
+ * unix socket (runc) or its own stdin and stdout, the container's attach
+ * stream (gVisor): a task can never reach them (they are PID 1's
+ * descriptors; PID 1 is not dumpable under runc, and under gVisor, which does
+ * not honour that for /proc/1/fd, it is another user: see identity.c). Every message is a frame:
  * a 4-byte big-endian length L, then L bytes: one type byte and a payload.
  *
  * The numbers below are mirrored in faber_ray/sandbox/protocol.py; a test
@@ -47,6 +48,7 @@
 #define A_REFUSED 72 /* the requested file was refused: reason */
 #define A_RESET 73   /* u8 clean, message */
 #define A_FATAL 74   /* message: the agent gives up and exits */
+#define A_PEAK 75    /* u32: the task's sampled process count reached a new peak (gVisor) */
 
 /* H_SPEC records: u8 key, u32 length, value */
 #define K_ARG 1
@@ -67,6 +69,8 @@
 #define F_STDERR_OVER 2
 #define F_TIMEOUT 4      /* the agent killed it at its wall-clock limit */
 #define F_KILLED 8       /* the host asked for the kill */
+#define F_CPU_RLIMIT 16  /* the command's own CPU time (with its waited-for children) reached its RLIMIT_CPU */
+#define F_FSIZE_FULL 32  /* it exited 153 with a writable mount holding RLIMIT_FSIZE bytes, or full */
 
 /* Listing kinds */
 #define E_FILE 1
@@ -108,7 +112,13 @@ void stub_main(int ctl, int out, int err, int status) __attribute__((noreturn));
 /* reset.c: wipe and verify; 0 when clean, else a message in msg. */
 int reset_sandbox(char *const *dirs, int ndirs, char *msg, size_t msglen);
 int only_init_left(void);
+int space_used_up(char *const *dirs, int ndirs, uint64_t fsize_limit);
 int count_processes(void);
+
+/* identity.c: the task's own user under gVisor (-u UID:GID); no-ops without it. */
+int set_task_identity(const char *spec);
+int become_task(void);
+void act_as_task(int on);
 
 /* collect.c */
 void list_tree(const char *root, const uint8_t *payload, size_t n);

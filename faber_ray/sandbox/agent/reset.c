@@ -197,6 +197,21 @@ int count_processes(void)
 
 int only_init_left(void) { return count_processes() == 0; }
 
+/* Whether a writable mount holds `fsize_limit` bytes (within a block) or is full: what a real SIGXFSZ
+ * leaves behind, so a shell's exit 153 is believed to pass one on; a plain `exit 153` is the program's own. */
+int space_used_up(char *const *dirs, int ndirs, uint64_t fsize_limit)
+{
+    for (int i = 0; i < ndirs; i++) {
+        struct statfs fs;
+        if (statfs(dirs[i], &fs) < 0 || fs.f_blocks == 0)
+            continue;
+        uint64_t used = (uint64_t)(fs.f_blocks - fs.f_bfree) * (uint64_t)fs.f_bsize;
+        if (fs.f_bfree == 0 || (fsize_limit && used + (uint64_t)fs.f_bsize >= fsize_limit))
+            return 1;
+    }
+    return 0;
+}
+
 int reset_sandbox(char *const *dirs, int ndirs, char *msg, size_t msglen)
 {
     if (!only_init_left()) {

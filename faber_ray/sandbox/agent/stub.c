@@ -105,6 +105,9 @@ void stub_main(int ctl, int out, int err, int status)
     int fds[4] = {ctl, out, err, status};
     keep_only(fds, 4);
     ctl = fds[0], out = fds[1], err = fds[2], status_fd = fds[3];
+    /* The task's user from here on (gVisor), so even its files are written as the task. */
+    if (become_task() < 0)
+        give_up(END_STAGING, errno, "cannot become the task's user");
 
     char *argv[4096 + 1];
     int argc = 0;
