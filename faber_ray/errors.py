@@ -8,6 +8,7 @@ boundaries: the constructor arguments are kept and replayed by ``__reduce__``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = [
@@ -21,8 +22,13 @@ __all__ = [
     "SandboxError",
     "MonitoringError",
     "ConfigurationError",
+    "short_error",
     "unwrap_error",
 ]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: The last line of a Python traceback: ``module.Class: message``.
+_RAISED = re.compile(r"^([\w.]+(?:Error|Exception)): (.+)$", re.MULTILINE)
 
 
 class ExecutorError(Exception):
@@ -107,3 +113,20 @@ def unwrap_error(error: BaseException) -> BaseException:
     """
     cause = getattr(error, "cause", None)
     return cause if isinstance(cause, ExecutorError) else error
+
+
+def short_error(error: BaseException) -> str:
+    """One line that says what went wrong, for logs, results and refusals.
+
+    An actor whose creation failed reaches the caller as Ray's ``ActorDiedError``,
+    whose text is Ray's preamble and the traceback: the line that matters is the
+    error the actor raised, a faber-ray error first (e.g. the sandbox agent that
+    cannot be compiled without a C compiler). Anything else gives its first line.
+    """
+    text = _ANSI.sub("", str(getattr(error, "error_msg", "") or error)).strip()
+    raised = _RAISED.findall(text)
+    if raised:
+        ours = [message for kind, message in raised if kind.startswith("faber_ray.")]
+        return (ours[0] if ours else raised[-1][1])[:300]
+    lines = text.splitlines()
+    return lines[0][:300] if lines else type(error).__name__

@@ -18,7 +18,7 @@ from typing import Any
 
 from ray.exceptions import RayError
 
-from faber_ray.actors.pool import short_error
+from faber_ray.errors import short_error
 from faber_ray.models import TaskResult
 
 __all__ = ["DELIVERY_DELAY", "ResultDelivery"]

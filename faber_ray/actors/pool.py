@@ -22,10 +22,11 @@ from ray.exceptions import RayError
 from faber_ray.actors.options import SANDBOX_RESOURCE, ActorNames, worker_options
 from faber_ray.actors.worker import SandboxWorker
 from faber_ray.config import ExecutorConfig
+from faber_ray.errors import short_error
 from faber_ray.scheduling.ledger import CapacityLedger, Need
 from faber_ray.scheduling.placement import Placement
 
-__all__ = ["NODE_REFRESH_SECONDS", "WorkerPool", "sandbox_nodes", "short_error"]
+__all__ = ["NODE_REFRESH_SECONDS", "WorkerPool", "sandbox_nodes"]
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,6 @@ def sandbox_nodes(nodes: list[dict[str, Any]]) -> list[str]:
     alive = [node for node in nodes if node.get("Alive")]
     marked = [node for node in alive if node.get("Resources", {}).get(SANDBOX_RESOURCE)]
     return [node["NodeID"] for node in (marked or alive)]
-
-
-def short_error(error: BaseException) -> str:
-    """The first line of an error, for logs and results."""
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
 
 
 async def _nodes() -> list[dict[str, Any]]:

@@ -26,7 +26,8 @@ from ray.exceptions import RayError
 from faber_ray import metrics
 from faber_ray.actors.delivery import ResultDelivery
 from faber_ray.actors.options import ActorNames
-from faber_ray.actors.pool import WorkerPool, short_error
+from faber_ray.actors.pool import WorkerPool
+from faber_ray.errors import short_error
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ResourceLimitError, SandboxError
 from faber_ray.models import Task, TaskResult, TaskStatus

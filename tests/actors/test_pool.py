@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from faber_ray.actors.pool import sandbox_nodes, short_error
+from faber_ray.actors.pool import sandbox_nodes
+from faber_ray.errors import short_error
 
 
 def node(node_id: str, alive: bool = True, **resources: float) -> dict[str, object]:
@@ -21,3 +22,21 @@ def test_only_marked_nodes_host_sandboxes_when_some_are() -> None:
 def test_short_error_keeps_the_first_line() -> None:
     assert short_error(RuntimeError("worker died\n  traceback ...")) == "worker died"
     assert short_error(RuntimeError("")) == "RuntimeError"
+
+
+def test_short_error_names_what_a_failed_actor_creation_raised() -> None:
+    """Ray reports an actor whose __init__ raised as a preamble and a traceback; the reason is the error."""
+
+    class ActorDied(Exception):
+        error_msg = (
+            "The actor died because of an error raised in its creation task, \x1b[36mray::SandboxWorker.__init__()"
+            "\x1b[39m (pid=1, ip=10.0.0.1)\n  File \"worker.py\", line 3, in __init__\n"
+            "faber_ray.errors.SandboxError: the sandbox agent must be compiled once, but no C compiler was found; "
+            "install a C compiler and static libc (Debian: apt-get install gcc libc6-dev)\n  more lines"
+        )
+
+    assert short_error(ActorDied()) == (
+        "the sandbox agent must be compiled once, but no C compiler was found; "
+        "install a C compiler and static libc (Debian: apt-get install gcc libc6-dev)"
+    )
+    assert short_error(RuntimeError("boom\nTraceback\ndocker.errors.DockerException: no engine")) == "no engine"
