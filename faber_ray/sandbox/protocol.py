@@ -72,6 +72,7 @@ class SpecKey(enum.IntEnum):
     MAX_OUTPUT = 5
     RLIMIT = 6
     SAMPLE_MS = 7
+    MAX_TOTAL = 8  #: bytes this run may keep over both streams: what is left of the task's max_task_output
 
 
 class End(enum.IntEnum):
@@ -88,6 +89,8 @@ class ExitFlag(enum.IntFlag):
     STDERR_OVER = 2
     TIMEOUT = 4
     KILLED = 8
+    TOTAL_OVER = 16  #: the two streams together passed what the task had left of max_task_output
+    IPC_LEFT = 32  #: IPC objects the run made could not all be removed after it (the message says which)
 
 
 class EntryKind(enum.IntEnum):
@@ -118,6 +121,7 @@ def spec_payload(
     max_output: int,
     rlimits: Mapping[int, tuple[int, int]],
     sample_ms: int = 0,
+    max_total: int | None = None,
 ) -> bytes:
     """The SPEC frame's payload: what the stub needs to exec, and what the agent enforces."""
     parts = [_record(SpecKey.ARG, arg.encode()) for arg in argv]
@@ -125,6 +129,8 @@ def spec_payload(
     parts.append(_record(SpecKey.CWD, cwd.encode()))
     parts.append(_record(SpecKey.TIMEOUT_MS, struct.pack(">Q", timeout_ms)))
     parts.append(_record(SpecKey.MAX_OUTPUT, struct.pack(">Q", max_output)))
+    if max_total is not None:
+        parts.append(_record(SpecKey.MAX_TOTAL, struct.pack(">Q", max_total)))
     if sample_ms:
         parts.append(_record(SpecKey.SAMPLE_MS, struct.pack(">Q", sample_ms)))
     for resource, (soft, hard) in rlimits.items():

@@ -33,6 +33,7 @@ from faber_ray.sandbox.outcome import RunFacts, judge_run
 from faber_ray.sandbox.pool import WarmPool
 from faber_ray.sandbox.report import Outcome, TaskReport, build_result
 from faber_ray.sandbox.spec import AGENT_PROCESSES, SandboxProfile, outer_memory
+from faber_ray.sandbox.streams import OutputBudget
 from faber_ray.steps import Run, runs_of
 from faber_ray.validation import validate_task
 
@@ -198,13 +199,16 @@ class SandboxRunner:
         report: TaskReport, requested: float,
     ) -> None:
         """Each run in turn in one container; a run that does not succeed stops the rest unless it
-        may continue (a cancel, an error or a dead sandbox always stop them)."""
+        may continue (a cancel, an error or a dead sandbox always stop them). Their output
+        together is held to ``max_task_output``."""
+        budget = OutputBudget(self.config.max_task_output)
         for number, run in enumerate(runs):
             execution.step = number if task.steps is not None else None
             try:
                 record = run_once(
                     container, run, execution, self.config,
                     files=task.files if number == 0 else None, requested_at=requested if number == 0 else None,
+                    budget=budget,
                 )
             except ExecutorError as error:
                 report.outcomes.append(Outcome(RunRecord(), RunFacts(cancelled=execution.cancelled, error=error.reason)))

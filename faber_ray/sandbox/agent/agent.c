@@ -176,11 +176,11 @@ static struct {
     int ctl, out, err, status_fd; /* our ends of the stub's pipes; -1 when closed */
     struct buf forward;           /* frames on their way to the stub */
     int go_queued, started;
-    uint64_t timeout_ms, max_output, sample_ms;
+    uint64_t timeout_ms, max_output, max_total, sample_ms;
     uint32_t peak_processes;
     struct timespec start, end, next_sample;
     int exited, wait_status;
-    uint64_t seen[2];
+    uint64_t seen[2], kept[2]; /* bytes written, and bytes sent on, per stream */
     uint8_t flags, end_kind;
     int32_t end_errno;
     char message[256];
@@ -233,6 +233,7 @@ static void prepare(void)
     close(status[1]);
     fcntl(ctl[1], F_SETFL, O_NONBLOCK);
     memset(&task.seen, 0, sizeof task.seen);
+    memset(&task.kept, 0, sizeof task.kept);
     buf_clear(&task.forward);
     task.state = STAGING;
     task.pid = pid;
@@ -244,7 +245,7 @@ static void prepare(void)
     task.timeout_ms = task.sample_ms = 0;
     task.peak_processes = 0;
     task.next_sample = (struct timespec){0, 0};
-    task.max_output = UINT64_MAX;
+    task.max_output = task.max_total = UINT64_MAX;
     task.flags = task.end_kind = 0;
     task.end_errno = 0;
     task.message[0] = 0;
@@ -254,7 +255,7 @@ static void prepare(void)
     free(reply.data);
 }
 
-/* The agent reads the two settings it enforces itself; the stub reads the rest. */
+/* The agent reads the settings it enforces itself; the stub reads the rest. */
 static void note_spec(const uint8_t *p, size_t n)
 {
     size_t i = 0;
@@ -269,6 +270,8 @@ static void note_spec(const uint8_t *p, size_t n)
             task.max_output = get_u64(p + i + 5);
         else if (key == K_SAMPLE_MS && len == 8)
             task.sample_ms = get_u64(p + i + 5);
+        else if (key == K_MAX_TOTAL && len == 8)
+            task.max_total = get_u64(p + i + 5);
         i += 5 + len;
     }
 }
@@ -359,6 +362,10 @@ static void finish_if_done(void)
     report_exit();
 }
 
+static uint64_t room(uint64_t cap, uint64_t used) { return used < cap ? cap - used : 0; }
+
+/* Relay what the task wrote, up to its stream's cap and to what is left of the task's
+ * output budget (every stream of every step together); past either, kill the task. */
 static void pump_output(int stream)
 {
     int *fd = stream == 1 ? &task.out : &task.err;
@@ -370,16 +377,27 @@ static void pump_output(int stream)
         close_fd(fd);
         return;
     }
-    uint64_t before = task.seen[stream - 1];
-    task.seen[stream - 1] += (uint64_t)n;
-    if (before < task.max_output) {
-        uint64_t room = task.max_output - before;
-        size_t keep = (uint64_t)n < room ? (size_t)n : (size_t)room;
+    int index = stream - 1;
+    uint64_t stream_room = room(task.max_output, task.seen[index]);
+    uint64_t total_room = room(task.max_total, task.kept[0] + task.kept[1]);
+    uint64_t keep = (uint64_t)n;
+    if (keep > stream_room)
+        keep = stream_room;
+    if (keep > total_room)
+        keep = total_room;
+    task.seen[index] += (uint64_t)n;
+    if (keep) {
+        task.kept[index] += keep;
         chunk[0] = (uint8_t)stream;
-        send_frame(A_OUT, chunk, keep + 1);
+        send_frame(A_OUT, chunk, (size_t)keep + 1);
     }
-    if (task.seen[stream - 1] > task.max_output && !(task.flags & (stream == 1 ? F_STDOUT_OVER : F_STDERR_OVER))) {
-        task.flags |= stream == 1 ? F_STDOUT_OVER : F_STDERR_OVER;
+    uint8_t over = 0;
+    if ((uint64_t)n > stream_room)
+        over |= stream == 1 ? F_STDOUT_OVER : F_STDERR_OVER;
+    if ((uint64_t)n > total_room)
+        over |= F_TOTAL_OVER;
+    if (over & ~task.flags) {
+        task.flags |= over;
         kill_all();
     }
 }

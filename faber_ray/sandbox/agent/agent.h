@@ -56,6 +56,7 @@
 #define K_MAX_OUTPUT 5 /* u64 bytes kept per stream */
 #define K_RLIMIT 6     /* u8 resource, u64 soft, u64 hard */
 #define K_SAMPLE_MS 7  /* u64: count the task's processes this often (where no cgroup can) */
+#define K_MAX_TOTAL 8  /* u64 bytes kept over both streams: what is left of the task's output budget */
 
 /* A_EXIT payload: i32 wait status, u8 end, i32 errno, u64 wall ns,
  * u64 stdout bytes, u64 stderr bytes, u8 flags, u32 sampled peak processes, message */
@@ -67,6 +68,8 @@
 #define F_STDERR_OVER 2
 #define F_TIMEOUT 4      /* the agent killed it at its wall-clock limit */
 #define F_KILLED 8       /* the host asked for the kill */
+#define F_TOTAL_OVER 16  /* both streams together passed K_MAX_TOTAL */
+#define F_IPC_LEFT 32    /* IPC the run made could not all be removed after it (see the message) */
 
 /* Listing kinds */
 #define E_FILE 1
