@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,12 +42,16 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Buffers ------------------------------------------------------------------ */
+
+/* A buffer larger than this is freed when its task ends; smaller ones are kept for the next. */
+#define BUF_KEEP (64u << 10)
 
 void buf_put(struct buf *b, const void *data, size_t n)
 {
@@ -86,6 +91,18 @@ void buf_u64(struct buf *b, uint64_t v)
 
 void buf_clear(struct buf *b) { b->len = b->off = 0; }
 
+/* Give a large buffer's memory back: nothing of one task's input may stay in the agent after it. */
+static void buf_release(struct buf *b)
+{
+    if (b->cap > BUF_KEEP) {
+        free(b->data);
+        *b = (struct buf){0};
+        malloc_trim(0); /* freed pages in the middle of the heap go back to the kernel too */
+    } else {
+        buf_clear(b);
+    }
+}
+
 uint32_t get_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -113,15 +130,31 @@ int write_all(int fd, const void *data, size_t n)
     return 0;
 }
 
+/* A frame goes out in one writev, header and payload, without being copied into a buffer. */
 void send_frame(uint8_t type, const void *payload, size_t n)
 {
-    static struct buf out;
-    buf_clear(&out);
-    buf_u32(&out, (uint32_t)(n + 1));
-    buf_u8(&out, type);
-    buf_put(&out, payload, n);
-    if (write_all(channel_out, out.data, out.len) < 0)
-        _exit(0); /* the host is gone: so is the container */
+    uint8_t head[5] = {(uint8_t)((n + 1) >> 24), (uint8_t)((n + 1) >> 16), (uint8_t)((n + 1) >> 8),
+                       (uint8_t)(n + 1), type};
+    struct iovec parts[2] = {{head, sizeof head}, {(void *)payload, n}};
+    struct iovec *at = parts;
+    int count = 2;
+    while (count > 0) {
+        ssize_t w = writev(channel_out, at, count);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(0); /* the host is gone: so is the container */
+        size_t done = (size_t)w;
+        while (count > 0 && done >= at->iov_len) {
+            done -= at->iov_len;
+            at++;
+            count--;
+        }
+        if (count > 0) {
+            at->iov_base = (uint8_t *)at->iov_base + done;
+            at->iov_len -= done;
+        }
+    }
 }
 
 void send_text(uint8_t type, const char *text) { send_frame(type, text, strlen(text)); }
@@ -289,8 +322,10 @@ static void flush_forward(void)
         ssize_t w = write(task.ctl, task.forward.data + task.forward.off, task.forward.len - task.forward.off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0 && errno == EAGAIN)
+        if (w < 0 && errno == EAGAIN) {
+            buf_compact(&task.forward); /* or a slow stub lets the buffer grow to the whole input */
             return;
+        }
         if (w <= 0) { /* the stub died while staging: its exit tells why */
             close_fd(&task.ctl);
             buf_clear(&task.forward);
@@ -326,6 +361,7 @@ static void report_exit(void)
     buf_put(&b, task.message, strlen(task.message));
     send_frame(A_EXIT, b.data, b.len);
     free(b.data);
+    buf_release(&task.forward);
     task.state = IDLE;
     task.pid = 0;
 }
@@ -513,6 +549,10 @@ int main(int argc, char **argv)
     buf_u32(&reply, (uint32_t)getpid());
     send_frame(A_READY, reply.data, reply.len);
 
+    /* Large buffers are mmapped, so freeing one returns it to the kernel at once (glibc would
+     * otherwise raise its threshold after the first free and keep the next in the heap). */
+    mallopt(M_MMAP_THRESHOLD, BUF_KEEP);
+    mallopt(M_TRIM_THRESHOLD, BUF_KEEP);
     struct buf in = {0};
     static uint8_t chunk[65536];
     for (;;) {
@@ -592,6 +632,8 @@ int main(int argc, char **argv)
             while (frame_take(&in, &type, &payload, &len))
                 handle(type, payload, len);
             buf_compact(&in);
+            if (in.len == 0)
+                buf_release(&in); /* a large frame is not kept once handled */
         }
         finish_if_done();
     }
