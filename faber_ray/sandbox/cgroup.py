@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from faber_ray.errors import SandboxError
 __all__ = ["CGROUP_ROOT", "ChildCgroup", "ContainerCgroup", "CgroupUsage", "SharedCgroup", "cgroup_version"]
 
 CGROUP_ROOT = Path(os.environ.get("FABER_RAY_CGROUP_ROOT", "/sys/fs/cgroup"))
+#: How long a gVisor sandbox may take to give a finished step's memory back to the host.
+SENTRY_RELEASE_SECONDS = 5.0
 #: The v1 controllers a task is moved into; cpu quota and devices stay the container's.
 _V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 
@@ -278,7 +281,17 @@ class SharedCgroup:
 
     def create(self, memory: int, processes: int) -> None:
         # The parent holds the host-task limit, so that its refusals are counted where they survive.
-        self.container.set_outer_limits(memory, processes + 16)
+        deadline = time.monotonic() + SENTRY_RELEASE_SECONDS
+        while True:
+            try:
+                self.container.set_outer_limits(memory, processes + 16)
+                break
+            except SandboxError:
+                # A step below the last one's memory: the kernel refuses a limit under the usage, and
+                # the Sentry gives freed memory back to the host a moment after the last step ended.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
         _write(self._parent("pids") / "pids.max", processes)
         if self.container.version == 1:
             _write(self.container.paths["memory"] / "memory.max_usage_in_bytes", 0, optional=True)

@@ -31,6 +31,7 @@ from faber_ray.sandbox.execution import Execution, OutputListener, RunRecord, ru
 from faber_ray.sandbox.labels import labels_for
 from faber_ray.sandbox.outcome import RunFacts, judge_run
 from faber_ray.sandbox.pool import WarmPool
+from faber_ray.sandbox.protocol import ExitFlag
 from faber_ray.sandbox.report import Outcome, TaskReport, build_result
 from faber_ray.sandbox.spec import AGENT_PROCESSES, SandboxProfile, outer_memory
 from faber_ray.sandbox.streams import OutputBudget
@@ -224,6 +225,10 @@ class SandboxRunner:
             report.outcomes.append(outcome)
             stop = outcome.status in (TaskStatus.CANCELLED, TaskStatus.ERROR) or record.died
             if stop or (outcome.status is not TaskStatus.SUCCESS and not run.continue_on_failure):
+                return
+            if number + 1 < len(runs) and record.report and record.report.flags & ExitFlag.IPC_LEFT:
+                # The agent removes what each run left in IPC; if it could not, the next must not see it.
+                report.error = f"the sandbox could not clear what step {number} left in IPC: {record.report.message}"
                 return
 
     def _image_volumes(self, image: str) -> tuple[str, ...]:

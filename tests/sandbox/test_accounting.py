@@ -227,3 +227,19 @@ def test_run_cgroups_do_not_linger_by_the_hundred(make_runner: Callable[..., San
         time.sleep(0.1)
         grew = memory_cgroups() - before
     assert grew < 40, f"{grew} memory cgroups more after {tasks} tasks"
+
+
+def test_ipc_the_agent_cannot_clear_stops_the_task(runsc: None, make_runner: Callable[..., SandboxRunner]) -> None:
+    """Under gVisor the agent scans SysV ids up to the highest in use, at most 65,536: a step that
+    churned past that, keeping a segment, stops the task with an error before the next step."""
+    gvisor = make_runner(runtime="runsc")
+    churn = (
+        "import ctypes; libc = ctypes.CDLL(None)\n"
+        "libc.shmget(0x5155, 4096, 0o1000 | 0o600)\n"
+        "for _ in range(66000):\n"
+        "    libc.shmctl(libc.shmget(0, 4096, 0o1000 | 0o600), 0, None)\n"
+    )
+    result = gvisor.run(Task(steps=[Step(command="python3", args=["-c", churn]), sh("echo never")]))
+    assert result.status is S.ERROR
+    assert result.error is not None and "IPC" in result.error and "step 0" in result.error, result.error
+    assert [step.status for step in result.steps or []] == [S.SUCCESS]

@@ -10,7 +10,7 @@
  *            (charged to the task's cgroup) and execs the command
  *   ...      relay output, capped per stream; enforce the wall clock
  *   EXIT     when the command ends, kill every other process, drain the
- *            pipes, reap everything, and report
+ *            pipes, reap everything, remove what it left in IPC, and report
  *   RESET    between tasks: wipe the writable mounts and SysV IPC, then check
  *            that nothing is left (the host recycles the container otherwise)
  *
@@ -395,6 +395,13 @@ static void finish_if_done(void)
             fatal("the task's processes could not be killed");
     }
     close_fd(&task.ctl);
+    /* What the run left in IPC goes with its processes: the next step must not find it. */
+    char left[sizeof task.message];
+    if (clear_run_ipc(wipe_dirs, wipe_count, left, sizeof left) < 0) {
+        task.flags |= F_IPC_LEFT;
+        if (!task.message[0])
+            memcpy(task.message, left, sizeof left);
+    }
     report_exit();
 }
 

@@ -110,8 +110,13 @@ void stub_main(int ctl, int out, int err, int status) __attribute__((noreturn));
 
 /* reset.c: wipe and verify; 0 when clean, else a message in msg. */
 int reset_sandbox(char *const *dirs, int ndirs, char *msg, size_t msglen);
+int wipe_dir(const char *root, char *msg, size_t msglen);
 int only_init_left(void);
 int count_processes(void);
+
+/* ipc.c: remove what a run left in IPC; 0 when nothing is left, else a message in msg. */
+int clear_sysv(char *msg, size_t msglen);
+int clear_run_ipc(char *const *dirs, int ndirs, char *msg, size_t msglen);
 
 /* collect.c */
 void list_tree(const char *root, const uint8_t *payload, size_t n);
