@@ -26,13 +26,24 @@ from pathlib import Path
 
 from faber_ray.errors import SandboxError
 
-__all__ = ["CGROUP_ROOT", "ChildCgroup", "ContainerCgroup", "CgroupUsage", "SharedCgroup", "cgroup_version"]
+__all__ = [
+    "CGROUP_ROOT", "ChildCgroup", "ContainerCgroup", "CgroupUsage", "SharedCgroup", "cgroup_version", "tcp_share",
+]
 
 CGROUP_ROOT = Path(os.environ.get("FABER_RAY_CGROUP_ROOT", "/sys/fs/cgroup"))
+#: The most of a run's memory set aside for TCP socket buffers on cgroup v1 (see ``tcp_share``).
+TCP_SHARE_MAX = 16 * 1024 * 1024
 #: How long a gVisor sandbox may take to give a finished step's memory back to the host.
 SENTRY_RELEASE_SECONDS = 5.0
 #: The v1 controllers a task is moved into; cpu quota and devices stay the container's.
 _V1_CONTROLLERS = ("memory", "pids", "cpuacct")
+
+
+def tcp_share(memory: int) -> int:
+    """The part of a run's memory its TCP socket buffers may take on cgroup v1, where the kernel
+    counts them apart: an eighth, at most 16 MiB (loopback runs at full speed with 16 MiB and
+    slows to a crawl with 1 MiB; most tasks never use TCP, so the share is kept small)."""
+    return min(TCP_SHARE_MAX, memory // 8)
 
 
 def cgroup_version(root: Path = CGROUP_ROOT) -> int:
@@ -200,13 +211,15 @@ def _usage(directory: dict[str, Path], version: int) -> CgroupUsage:
             pids_limit_hits=_read_keyed(path / "pids.events", "max") or 0,
             oom_kills=_read_keyed(path / "memory.events", "oom_kill") or 0,
         )
-    pids = directory["pids"]
+    pids, memory = directory["pids"], directory["memory"]
     return CgroupUsage(
         cpu_time=(_read_int(directory["cpuacct"] / "cpuacct.usage") or 0) / 1e9,
-        peak_memory=_read_int(directory["memory"] / "memory.max_usage_in_bytes") or 0,
+        # Each counter's own peak: their sum is at least the peak of the total, and what the run was allowed.
+        peak_memory=(_read_int(memory / "memory.max_usage_in_bytes") or 0)
+        + (_read_int(memory / "memory.kmem.tcp.max_usage_in_bytes") or 0),
         processes=_read_int(pids / "pids.peak") or _read_int(pids / "pids.current") or 0,
         pids_limit_hits=_read_keyed(pids / "pids.events", "max") or 0,
-        oom_kills=_read_keyed(directory["memory"] / "memory.oom_control", "oom_kill") or 0,
+        oom_kills=_read_keyed(memory / "memory.oom_control", "oom_kill") or 0,
     )
 
 
@@ -229,9 +242,14 @@ class ChildCgroup:
             _write(path / "pids.max", processes)
             return
         memory_dir = self.paths["memory"]
-        _set_v1_memory(memory_dir, memory, raising=False)
-        # Socket buffers escape a v1 memory limit unless TCP accounting is switched on here.
-        _write(memory_dir / "memory.kmem.tcp.limit_in_bytes", memory, optional=True)
+        # v1 counts TCP socket buffers apart from memory, under a limit of their own: a share of the
+        # run's memory goes to them and the rest to everything else, so that together they fit it.
+        tcp = tcp_share(memory)
+        try:
+            _write(memory_dir / "memory.kmem.tcp.limit_in_bytes", tcp)
+        except SandboxError:
+            tcp = 0  # no TCP accounting on this kernel: the buffers are not charged to the run at all
+        _set_v1_memory(memory_dir, memory - tcp, raising=False)
         _write(self.paths["pids"] / "pids.max", processes)
 
     def attach(self, pid: int) -> None:
@@ -294,7 +312,8 @@ class SharedCgroup:
                 time.sleep(0.02)
         _write(self._parent("pids") / "pids.max", processes)
         if self.container.version == 1:
-            _write(self.container.paths["memory"] / "memory.max_usage_in_bytes", 0, optional=True)
+            for peak in ("memory.max_usage_in_bytes", "memory.kmem.tcp.max_usage_in_bytes"):
+                _write(self.container.paths["memory"] / peak, 0, optional=True)
         self._base = self._raw()
 
     def attach(self, pid: int) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from faber_ray import ResourceLimits, Task, TaskStatus
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup
+from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup, tcp_share
 from faber_ray.sandbox.runner import SandboxRunner
 
 MiB = 1024**2
@@ -69,21 +69,40 @@ def test_v1_child_is_made_limited_joined_read_and_removed(tmp_path: Path) -> Non
         (path / "cgroup.procs").write_text("")
     child.create(64 * MiB, 16)
     memory = child.paths["memory"]
-    assert (memory / "memory.limit_in_bytes").read_text() == str(64 * MiB)
-    assert (memory / "memory.memsw.limit_in_bytes").read_text() == str(64 * MiB)
-    assert (memory / "memory.kmem.tcp.limit_in_bytes").read_text() == str(64 * MiB)  # socket buffers count
+    # v1 counts socket buffers apart: an eighth of the memory is theirs, and the rest is the limit of everything else.
+    assert (memory / "memory.limit_in_bytes").read_text() == str(56 * MiB)
+    assert (memory / "memory.memsw.limit_in_bytes").read_text() == str(56 * MiB)
+    assert (memory / "memory.kmem.tcp.limit_in_bytes").read_text() == str(8 * MiB)
     assert (child.paths["pids"] / "pids.max").read_text() == "16"
     child.attach(4321)
     assert all((path / "cgroup.procs").read_text() == "4321" for path in child.paths.values())
     (child.paths["cpuacct"] / "cpuacct.usage").write_text("1500000000\n")
     (memory / "memory.max_usage_in_bytes").write_text(f"{3 * MiB}\n")
+    (memory / "memory.kmem.tcp.max_usage_in_bytes").write_text(f"{MiB}\n")  # counted in the peak
     (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
     (child.paths["pids"] / "pids.peak").write_text("7\n")
     (child.paths["pids"] / "pids.events").write_text("max 3\n")
     usage = child.read()
     assert (usage.cpu_time, usage.peak_memory, usage.processes, usage.pids_limit_hits, usage.oom_kills) == (
-        1.5, 3 * MiB, 7, 3, 1,
+        1.5, 4 * MiB, 7, 3, 1,
     )
+
+
+@pytest.mark.parametrize(("memory", "share"), [(6 * MiB, 6 * MiB // 8), (64 * MiB, 8 * MiB), (512 * MiB, 16 * MiB)])
+def test_the_tcp_share_is_an_eighth_of_the_memory_at_most_16_mib(memory: int, share: int) -> None:
+    assert tcp_share(memory) == share
+
+
+def test_without_tcp_accounting_the_whole_memory_is_the_limit(tmp_path: Path) -> None:
+    root = fake_v1(tmp_path)
+    child = ContainerCgroup.at("faber-ray/c1", root=root).child("step-1", agent_pid=100)
+    for path in child.paths.values():
+        path.mkdir()
+    for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
+        (child.paths["memory"] / name).write_text("max\n")
+    (child.paths["pids"] / "pids.max").write_text("max\n")
+    child.create(64 * MiB, 16)
+    assert (child.paths["memory"] / "memory.limit_in_bytes").read_text() == str(64 * MiB)
 
 
 def test_v2_child_moves_the_agent_to_a_leaf_first(tmp_path: Path) -> None:
