@@ -8,6 +8,16 @@ kills) starts at zero and belongs to that task alone, as in go-judge. The
 task's limits are written on that child; the container's cgroup keeps an
 outer bound for the agent and the files of earlier steps.
 
+A removed memory cgroup lingers in the kernel ("dying") for as long as any
+page is still charged to it, and the page cache a run read from disk stays
+charged to that run's cgroup after it is gone: a task that reads files the
+cache had lost (or evicts them itself) leaves one behind, for good. So a
+child that still holds file pages when it is removed is counted on its
+container, and the container's memory is reclaimed (``reclaim``), which
+frees those pages and with them the dying cgroups: in warm mode once
+``LINGER_LIMIT`` such children have gathered, and whenever a container that
+has any is removed. Counters stay exact: every run still gets a new cgroup.
+
 Under gVisor the task's processes live inside the Sentry, out of the host's
 reach, so the container's own cgroup is re-limited for each task and its
 counters are read as differences from a baseline (``SharedCgroup``).
@@ -35,6 +45,8 @@ CGROUP_ROOT = Path(os.environ.get("FABER_RAY_CGROUP_ROOT", "/sys/fs/cgroup"))
 TCP_SHARE_MAX = 16 * 1024 * 1024
 #: How long a gVisor sandbox may take to give a finished step's memory back to the host.
 SENTRY_RELEASE_SECONDS = 5.0
+#: Removed children still holding file pages a warm container may gather before its memory is reclaimed.
+LINGER_LIMIT = 16
 #: The v1 controllers a task is moved into; cpu quota and devices stay the container's.
 _V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 
@@ -115,6 +127,8 @@ class ContainerCgroup:
         self.version = version
         self._limits: tuple[int, int] | None = None
         self._children = 0
+        #: Children removed while file pages were still charged to them: each lingers until those go.
+        self.lingering = 0
 
     @classmethod
     def at(cls, relative: str, root: Path = CGROUP_ROOT) -> ContainerCgroup:
@@ -168,8 +182,24 @@ class ContainerCgroup:
         _write(self._dir("pids") / "pids.max", processes)
         self._limits = (memory, processes)
 
+    def reclaim(self) -> None:
+        """Free the page cache charged anywhere below this container, which frees its lingering
+        children. Called between tasks, when the task's files are gone: what cannot be reclaimed
+        (the agent's own memory) stays, and the kernel gives up on it after a few passes."""
+        memory = self._dir("memory")
+        if self.version == 2:
+            current = _read_int(memory / "memory.current")
+            if current:
+                _write(memory / "memory.reclaim", current, optional=True)
+        else:
+            _write(memory / "memory.force_empty", 0, optional=True)
+        self.lingering = 0
+
     def child(self, name: str, agent_pid: int) -> ChildCgroup:
-        """A fresh cgroup for one task or step; on v2 the agent first moves to a leaf of its own."""
+        """A fresh cgroup for one task or step; on v2 the agent first moves to a leaf of its own.
+        A warm container that gathered ``LINGER_LIMIT`` lingering children is reclaimed first."""
+        if self.lingering >= LINGER_LIMIT:
+            self.reclaim()
         if self.version == 2 and not self._children:
             leaf = self.paths[""] / "agent"
             _mkdir(leaf)
@@ -177,8 +207,8 @@ class ContainerCgroup:
             _write(self.paths[""] / "cgroup.subtree_control", "+memory +pids +cpu", optional=True)
         self._children += 1
         if self.version == 2:
-            return ChildCgroup({"": self.paths[""] / name}, 2)
-        return ChildCgroup({controller: self._dir(controller) / name for controller in _V1_CONTROLLERS}, 1)
+            return ChildCgroup({"": self.paths[""] / name}, 2, self)
+        return ChildCgroup({controller: self._dir(controller) / name for controller in _V1_CONTROLLERS}, 1, self)
 
 
 def _mkdir(path: Path) -> None:
@@ -223,12 +253,22 @@ def _usage(directory: dict[str, Path], version: int) -> CgroupUsage:
     )
 
 
+def _file_pages(memory: Path) -> int:
+    """Bytes of page cache charged to this cgroup itself (tmpfs is not among them: it is freed with its files)."""
+    try:
+        stat = dict(line.split(" ", 1) for line in _read(memory / "memory.stat").splitlines())
+        return int(stat.get("active_file", 0)) + int(stat.get("inactive_file", 0))
+    except (OSError, ValueError):
+        return 0
+
+
 @dataclass
 class ChildCgroup:
     """One task's own cgroup: made empty, limited, joined by the stub, read, removed."""
 
     paths: dict[str, Path]
     version: int
+    container: ContainerCgroup | None = None  #: whose ``lingering`` counts this one if it lingers
     made: bool = field(default=False, init=False)
 
     def create(self, memory: int, processes: int) -> None:
@@ -268,6 +308,8 @@ class ChildCgroup:
         """Remove the directories; one still busy (a process not yet gone) is left to the reaper."""
         if not self.made:
             return
+        if self.container is not None and _file_pages(self.paths["" if self.version == 2 else "memory"]):
+            self.container.lingering += 1
         for path in self.paths.values():
             for _ in range(100):
                 try:

@@ -223,6 +223,8 @@ class SandboxContainer:
 
     def remove(self) -> None:
         """Stop and remove the container (and any volume), whatever state it is in."""
+        if self.cgroup.lingering:  # or the page cache its runs read would keep their cgroups for good
+            self.cgroup.reclaim()
         self.channel.close()
         _remove(self.client, self.id)
         if self._listener is not None:
