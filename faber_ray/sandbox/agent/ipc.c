@@ -8,9 +8,10 @@
  *
  * Linux lists every SysV object in /proc/sysvipc, whatever its mode. gVisor
  * does not expose that table. There, ids are handed out in increasing order
- * (and not reused until they wrap), so the agent makes one private object of
- * each kind to learn the highest id in use, removes every id up to it, and
- * checks with IPC_STAT that none is left; an object the task made unreadable
+ * (and not reused until they wrap), so when *_INFO says objects of a kind
+ * exist, the agent makes one private object of that kind to learn the
+ * highest id in use, removes every id up to it, and checks with IPC_STAT
+ * that none is left; an object the task made unreadable
  * answers EACCES, not EINVAL, so it still counts. gVisor has no /dev/mqueue:
  * its POSIX message queues cannot be listed, so they are not removed there
  * (they are bounded by RLIMIT_MSGQUEUE, and the sandbox is fresh per task).
@@ -75,9 +76,27 @@ static int remove_listed(enum kind kind)
     return found;
 }
 
-/* Where /proc/sysvipc is missing (gVisor): remove every id up to the highest in use, then check. */
+/* Objects of a kind that exist, by *_INFO; gVisor's shm count may include removed segments, but 0 is 0. */
+static int in_use(enum kind kind)
+{
+    union {
+        struct shm_info shm;
+        struct msginfo msg;
+        struct seminfo sem;
+    } info;
+    if (kind == SHM)
+        return shmctl(0, SHM_INFO, (struct shmid_ds *)&info.shm) < 0 ? -1 : info.shm.used_ids;
+    if (kind == MSG)
+        return msgctl(0, MSG_INFO, (struct msqid_ds *)&info.msg) < 0 ? -1 : info.msg.msgpool;
+    return semctl(0, 0, SEM_INFO, &info.sem) < 0 ? -1 : info.sem.semusz;
+}
+
+/* Where /proc/sysvipc is missing (gVisor): remove every id up to the highest in use, then check.
+ * Nothing in use (the usual case) costs one call; the probe is made only when there is something. */
 static int remove_scanned(enum kind kind, char *msg, size_t msglen)
 {
+    if (in_use(kind) == 0)
+        return 0;
     int probe = kind == SHM ? shmget(IPC_PRIVATE, 1, IPC_CREAT | 0600)
                 : kind == MSG ? msgget(IPC_PRIVATE, IPC_CREAT | 0600)
                               : semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
