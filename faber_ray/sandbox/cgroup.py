@@ -187,12 +187,15 @@ class ContainerCgroup:
         children. Called between tasks, when the task's files are gone: what cannot be reclaimed
         (the agent's own memory) stays, and the kernel gives up on it after a few passes."""
         memory = self._dir("memory")
-        if self.version == 2:
-            current = _read_int(memory / "memory.current")
-            if current:
-                _write(memory / "memory.reclaim", current, optional=True)
-        else:
-            _write(memory / "memory.force_empty", 0, optional=True)
+        try:
+            if self.version == 2:
+                current = _read_int(memory / "memory.current")
+                if current:
+                    _write(memory / "memory.reclaim", current, optional=True)
+            else:
+                _write(memory / "memory.force_empty", 0, optional=True)
+        except SandboxError:
+            pass  # the container is going (or gone): nothing here may stop its removal
         self.lingering = 0
 
     def child(self, name: str, agent_pid: int) -> ChildCgroup:
