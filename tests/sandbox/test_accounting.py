@@ -208,12 +208,8 @@ def memory_cgroups() -> int:
     raise AssertionError("no memory controller in /proc/cgroups")
 
 
-def test_run_cgroups_do_not_linger_by_the_hundred(make_runner: Callable[..., SandboxRunner]) -> None:
-    """Before the fix every one of these runs left a dying memory cgroup behind (+300 in warm mode).
-    Other tests on the host make cgroups too, so the bound leaves room for them."""
-    runner = make_runner(max_concurrent_tasks=1)
-    tasks = 300 if runner.mode == "warm" else 40
-    assert runner.run(Task(command="true")).status is S.SUCCESS
+def _growth(runner: SandboxRunner, tasks: int, bound: int) -> int:
+    """Memory cgroups more on the host after ``tasks`` runs that read evicted files (and their containers gone)."""
     start = random.randrange(1 << 20)
     before = memory_cgroups()
     for number in range(start, start + tasks):
@@ -221,12 +217,28 @@ def test_run_cgroups_do_not_linger_by_the_hundred(make_runner: Callable[..., San
         assert result.status is S.SUCCESS, result
     runner.drain_idle()
     grew = memory_cgroups() - before
-    for _ in range(50):  # the kernel frees a released cgroup asynchronously
-        if grew < 40:
+    for _ in range(100):  # the kernel frees a released cgroup asynchronously, later under load
+        if grew < bound:
             break
         time.sleep(0.1)
         grew = memory_cgroups() - before
-    assert grew < 40, f"{grew} memory cgroups more after {tasks} tasks"
+    return grew
+
+
+def test_run_cgroups_do_not_linger_by_the_hundred(make_runner: Callable[..., SandboxRunner]) -> None:
+    """Before the fix every one of these runs left a dying memory cgroup behind (+298 for 300 warm
+    tasks, +40 for 40 fresh ones). The count is the host's: other processes make cgroups too (and
+    runs elsewhere that miss the cache this one reclaimed leave theirs), so a window spoiled by them
+    is measured once more; without the fix both windows grow by one per task."""
+    runner = make_runner(max_concurrent_tasks=1)
+    tasks, bound = (300, 40) if runner.mode == "warm" else (60, 30)
+    assert runner.run(Task(command="true")).status is S.SUCCESS
+    growths = []
+    for _ in range(2):
+        growths.append(_growth(runner, tasks, bound))
+        if growths[-1] < bound:
+            return
+    pytest.fail(f"memory cgroups grew by {growths} over two windows of {tasks} tasks")
 
 
 def test_ipc_the_agent_cannot_clear_stops_the_task(runsc: None, make_runner: Callable[..., SandboxRunner]) -> None:
