@@ -33,7 +33,7 @@ import ray
 
 from faber_ray import ExecutorConfig, Task, TaskExecutor, TaskStatus
 from faber_ray.http import judge0 as translation
-from faber_ray.http.app import deploy, undeploy
+from faber_ray.http.serving import deploy, undeploy
 from faber_ray.http.auth import TokenTable, generate_token
 
 

@@ -8,6 +8,7 @@ the head node (``faber-ray start --address auto`` there).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from faber_ray.actors import NAMESPACE, TaskExecutor
 from faber_ray.actors.options import SHARED_EXECUTOR_NAME
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutionError, unwrap_error
+from faber_ray.localray import init_local_ray
 
 __all__ = ["SHARED_EXECUTOR_NAME", "connect", "ensure_ray", "start_shared", "stop_shared"]
 
@@ -72,11 +74,15 @@ def ensure_ray(address: str | None = None) -> None:
     """
     if ray.is_initialized():
         return
+    # Ray says on every start that token authentication is on: it is faber-ray's default, not news.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     if address and "RAY_AUTH_MODE" not in os.environ and _token_available():
         _enable_token_mode()
     try:
-        # No address means a Ray of our own: never join whatever cluster happens to run here.
-        ray.init(address=address or "local", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+        if address:
+            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+        else:  # a Ray of our own, never whatever cluster happens to run here, and gone when we are
+            init_local_ray(namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
     except (ConnectionError, AuthenticationError) as error:
         where = f"the Ray cluster at {address!r}" if address else "the local Ray"
         if _is_authentication_failure(error):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from faber_ray.errors import ConfigurationError, ExecutorError
@@ -33,6 +33,7 @@ __all__ = [
     "NON_FIELD_VARIABLES",
     "ExecutorConfig",
     "ResolvedLimits",
+    "TokenGrant",
 ]
 
 DEFAULT_IMAGE = "faber-ray/python:3"
@@ -73,6 +74,18 @@ class ResolvedLimits(BaseModel):
     disk: int
 
 
+class TokenGrant(BaseModel):
+    """What one HTTP API token grants: whose tasks it submits and sees, and whether it is an admin.
+
+    ``api_tokens`` maps a token to a user name, or to one of these.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str = Field(min_length=1, description="The user the token acts as; it sees only this user's tasks.")
+    admin: bool = Field(False, description="May see every user's task ids (GET /v1/cluster).")
+
+
 def _default_ceilings() -> ResourceLimits:
     return ResourceLimits(
         timeout=600, cpu_time=600, memory=8 * GiB, max_processes=4096,
@@ -97,12 +110,21 @@ class ExecutorConfig(ReportingModel):
     )
     queue_size: Count = Field(100, gt=0, description="Tasks the Scheduler holds before callers wait.")
     result_cache_size: Count = Field(1000, gt=0, description="Finished results kept for get_result.")
+    result_cache_bytes: ByteCount = Field(
+        256 * MiB, gt=0, description="Bytes of finished results kept for get_result (output, steps, files)."
+    )
     enable_monitoring: bool = Field(True, description="Workers report usage to the Monitor.")
     max_infra_retries: Count = Field(
         1, ge=0, description="Reruns of a task lost to an infrastructure fault (worker, node)."
     )
     node_sandbox_memory: ByteCount | None = Field(
         None, gt=0, description="Memory sandboxes may use per node; None means 80% of the node's."
+    )
+
+    node_sandbox_pids: Count | None = Field(
+        None, gt=0,
+        description="Host pids (processes and threads) sandboxes may hold together per node; None means what "
+        "pid_max leaves once the host's own use and a margin (a tenth, at least 1,024) are set aside.",
     )
 
     # Defaults for per-task limits.
@@ -161,10 +183,11 @@ class ExecutorConfig(ReportingModel):
     max_collected_bytes: ByteCount = Field(16 * MiB, gt=0, description="Bytes one task's collect may return.")
 
     # The HTTP API (`faber-ray serve`).
-    api_tokens: list[str] | dict[str, str] | None = Field(
+    api_tokens: list[str] | dict[str, str | TokenGrant] | None = Field(
         None, repr=False,
-        description="Tokens the HTTP API accepts: a list, or a mapping of token to user name; "
-        "None makes `faber-ray serve` generate one.",
+        description="Tokens the HTTP API accepts: a list, or a mapping of token to a user name or to "
+        '{"user": NAME, "admin": true}; None makes `faber-ray serve` generate one. The executor keeps none '
+        "of them: its own copy of the config has None here.",
     )
 
     def __init__(self, /, **values: Any) -> None:
@@ -187,9 +210,33 @@ class ExecutorConfig(ReportingModel):
             )
         return value
 
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _grants_as_grants(cls, value: object) -> object:
+        """A mapping's values are user names or grants; say what is wrong with a grant in its own terms
+        (a plain union error would only say "should be a valid list")."""
+        if not isinstance(value, Mapping):
+            return value
+        grants: dict[object, object] = {}
+        for token, grant in value.items():
+            if isinstance(grant, Mapping):
+                try:
+                    grant = TokenGrant.model_validate(grant)
+                except ValidationError as error:
+                    problem = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'grant'}: {e['msg']}" for e in error.errors())
+                    raise PydanticCustomError(
+                        "api_token_grant",
+                        'a token maps to a user name or to {{"user": NAME, "admin": true or false}} ({problem})',
+                        {"problem": problem},
+                    ) from None
+            grants[token] = grant
+        return grants
+
     @field_validator("api_tokens")
     @classmethod
-    def _usable_tokens(cls, value: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
+    def _usable_tokens(
+        cls, value: list[str] | dict[str, str | TokenGrant] | None
+    ) -> list[str] | dict[str, str | TokenGrant] | None:
         if value is None:
             return None
         tokens = list(value)
@@ -202,9 +249,15 @@ class ExecutorConfig(ReportingModel):
                 raise PydanticCustomError(
                     "api_token_short", "every API token must be at least 8 characters, without surrounding spaces"
                 )
-        if isinstance(value, dict) and any(not user.strip() for user in value.values()):
+        if isinstance(value, dict) and any(
+            not (grant.user if isinstance(grant, TokenGrant) else grant).strip() for grant in value.values()
+        ):
             raise PydanticCustomError("api_token_user", "every API token's user name must be non-empty")
         return value
+
+    def without_secrets(self) -> ExecutorConfig:
+        """This config with no API tokens: what the executor keeps, so that no actor holds a usable secret."""
+        return self if self.api_tokens is None else self.model_copy(update={"api_tokens": None})
 
     def resolve_limits(self, limits: ResourceLimits | None) -> ResolvedLimits:
         """Fill the unset fields of ``limits`` from the defaults (ceilings are checked in validation).

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from faber_ray.config import DEFAULT_IMAGE, ExecutorConfig
+from faber_ray.config import DEFAULT_IMAGE, ExecutorConfig, TokenGrant
 from faber_ray.errors import ConfigurationError, ExecutorError
 from faber_ray.models import ResourceLimits, parse_byte_count
 
@@ -413,11 +413,18 @@ def test_api_tokens_from_the_environment_as_a_list_or_an_object() -> None:
     assert named.api_tokens == {"token-one-1234": "alice"}
     assert ExecutorConfig().api_tokens is None
     assert "token-one-1234" not in repr(named)  # tokens stay out of logs that print the config
+    granted = ExecutorConfig.from_env({"FABER_RAY_API_TOKENS": '{"token-one-1234": {"user": "carol", "admin": true}}'})
+    assert granted.api_tokens == {"token-one-1234": TokenGrant(user="carol", admin=True)}
+    assert granted.without_secrets().api_tokens is None and granted.api_tokens is not None
 
 
 @pytest.mark.parametrize(
     ("value", "words"),
-    [([], "is empty"), (["short"], "at least 8 characters"), ({"token-one-1234": " "}, "user name"), ("x" * 9, "list")],
+    [
+        ([], "is empty"), (["short"], "at least 8 characters"), ({"token-one-1234": " "}, "user name"),
+        ("x" * 9, "list"), ({"token-one-1234": {"user": "carol", "root": True}}, "root"),
+        ({"token-one-1234": {"admin": True}}, "user"),
+    ],
 )
 def test_unusable_api_tokens_are_refused(value: object, words: str) -> None:
     with pytest.raises(ConfigurationError) as caught:

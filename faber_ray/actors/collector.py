@@ -5,7 +5,8 @@ from __future__ import annotations
 import ray
 
 from faber_ray.models import ExecutionStatistics, TaskResult
-from faber_ray.scheduling.lru import LRUCache
+from faber_ray.scheduling.lifecycle import owned_by
+from faber_ray.scheduling.lru import LRUCache, result_bytes
 from faber_ray.scheduling.stats import StatisticsTracker
 
 __all__ = ["ResultCollector"]
@@ -15,24 +16,33 @@ __all__ = ["ResultCollector"]
 class ResultCollector:
     """Serves ``get_result`` and ``stats``; results arrive fire-and-forget from the Scheduler."""
 
-    def __init__(self, cache_size: int) -> None:
-        self._cache: LRUCache[str, TaskResult] = LRUCache(cache_size)
+    def __init__(self, cache_size: int, cache_bytes: int | None = None) -> None:
+        self._cache: LRUCache[str, tuple[str | None, TaskResult]] = LRUCache(
+            cache_size, cache_bytes, lambda entry: result_bytes(entry[1])
+        )
         self._stats = StatisticsTracker()
 
     def mark_submitted(self) -> None:
         self._stats.mark_submitted()
 
-    def add_many(self, results: list[TaskResult]) -> None:
-        """Store a batch (the Scheduler sends whatever finished while the last batch was on its way)."""
-        for result in results:
-            self._cache.put(result.execution_id, result)
+    def add_many(self, results: list[tuple[TaskResult, str | None]]) -> None:
+        """Store a batch of ``(result, owner)`` (whatever finished while the last batch was on its way)."""
+        for result, user in results:
+            self._cache.put(result.execution_id, (user, result))
             self._stats.record(result)
 
-    def get(self, execution_id: str) -> TaskResult | None:
-        return self._cache.get(execution_id)
+    def get(self, execution_id: str, user: str | None = None) -> TaskResult | None:
+        """A cached result; None if unknown, evicted, or not ``user``'s (None: the cluster, which sees all)."""
+        entry = self._cache.get(execution_id)
+        if entry is None or not owned_by(entry[0], user):
+            return None
+        return entry[1]
 
     def stats(self, queued: int, running: int) -> ExecutionStatistics:
         return self._stats.snapshot(queued=queued, running=running)
 
     def cache_info(self) -> dict[str, int]:
-        return {"size": len(self._cache), "capacity": self._cache.capacity, "evictions": self._cache.evictions}
+        return {
+            "size": len(self._cache), "capacity": self._cache.capacity, "evictions": self._cache.evictions,
+            "bytes": self._cache.bytes, "max_bytes": self._cache.max_bytes or 0,
+        }

@@ -42,11 +42,12 @@ class ResultDelivery:
         self._collector = collector
         self._spawn = spawn
         self._on_stored = on_stored
-        self._outbox: list[TaskResult] = []
+        self._outbox: list[tuple[TaskResult, str | None]] = []
         self._running: asyncio.Task[Any] | None = None
 
-    def add(self, result: TaskResult) -> None:
-        self._outbox.append(result)
+    def add(self, result: TaskResult, user: str | None = None) -> None:
+        """Store ``result`` with its owner (who may read it back with ``get_result``)."""
+        self._outbox.append((result, user))
         if self._running is None:
             self._running = self._spawn(self._deliver(), "deliver")
 
@@ -65,7 +66,7 @@ class ResultDelivery:
                 except RayError as error:
                     log.error("ResultCollector unreachable (%s); %d results are not cached", short_error(error), len(batch))
                 now = time.monotonic()
-                for result in batch:
+                for result, _ in batch:
                     self._on_stored(result, now)
         finally:
             self._running = None

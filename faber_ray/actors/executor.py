@@ -25,10 +25,29 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, unwrap_error
 from faber_ray.models import ExecutionStatistics, OutputChunk, Task, TaskResult
 from faber_ray.sandbox.runner import new_execution_id
+from faber_ray.scheduling.watchers import WatcherCaps
+from faber_ray.sandbox.spec import task_pids
+from faber_ray.scheduling.ledger import Need
 from faber_ray.steps import task_memory
 from faber_ray.validation import validate_batch
 
 __all__ = ["TaskExecutor"]
+
+
+async def _follow(worker: Any, execution_id: str) -> AsyncIterator[OutputChunk]:
+    """The worker's live output of one task. If this watcher stops early (its own consumer went away and
+    cancelled it), the worker's generator is cancelled too: Ray does not stop it when it is dropped."""
+    stream = worker.follow.remote(execution_id)
+    ended = False
+    try:
+        async for ref in stream:
+            yield await ref
+        ended = True
+    except RayError:
+        ended = True  # the worker was lost: the retry's output is not followed; its result still comes
+    finally:
+        if not ended:
+            ray.cancel(stream)
 
 
 @ray.remote
@@ -40,7 +59,8 @@ class TaskExecutor:
             config = ExecutorConfig()
         elif not isinstance(config, ExecutorConfig):
             config = ExecutorConfig.build(config)
-        self._config = config
+        # The executor keeps no API token: the HTTP front door holds only their digests.
+        self._config = config = config.without_secrets()
         self._names = ActorNames(uuid.uuid4().hex[:6] if tag is None else tag)
         node = ray.get_runtime_context().get_node_id()
         self._monitor = (
@@ -51,13 +71,14 @@ class TaskExecutor:
         # (Ray's @ray.remote classes are not typed with .options.)
         collector_options = control_options("collector", self._names.collector, node)
         self._collector = ResultCollector.options(**collector_options).remote(  # type: ignore[attr-defined]
-            config.result_cache_size
+            config.result_cache_size, config.result_cache_bytes
         )
         scheduler_options = control_options("scheduler", self._names.scheduler, node)
         self._scheduler = Scheduler.options(**scheduler_options).remote(  # type: ignore[attr-defined]
             config, self._names, self._monitor, self._collector
         )
         self._started = self._scheduler.start.remote()
+        self._watchers = WatcherCaps()
 
     async def _ready(self) -> None:
         try:
@@ -67,7 +88,7 @@ class TaskExecutor:
 
     async def _accept(
         self, tasks: list[Task | Mapping[str, Any]], wait_for_room: bool = True
-    ) -> list[tuple[str, Task, int]]:
+    ) -> list[tuple[str, Task, Need]]:
         """Validate and admit a whole batch, or refuse it whole."""
         await self._ready()
         try:
@@ -78,9 +99,9 @@ class TaskExecutor:
                     raise QueueFullError(
                         f"the queue is full: it takes {max(room, 0)} more task(s) now, the batch has {len(checked)}"
                     )
-            memories = [task_memory(task, self._config) for task in checked]
+            needs = [Need(task_memory(task, self._config), task_pids(task, self._config)) for task in checked]
             images = [task.image or self._config.default_image for task in checked]
-            await self._scheduler.check.remote(memories, images)
+            await self._scheduler.check.remote(needs, images)
         except ExecutorError as error:
             metrics.tasks_refused(len(tasks) if hasattr(tasks, "__len__") else 1, type(error).__name__)
             raise
@@ -90,7 +111,7 @@ class TaskExecutor:
             raise cause from None
         metrics.tasks_submitted(len(checked))
         self._collector.mark_submitted.remote()
-        return [(new_execution_id(), task, memory) for task, memory in zip(checked, memories)]
+        return [(new_execution_id(), task, need) for task, need in zip(checked, needs)]
 
     async def submit(self, tasks: list[Task | Mapping[str, Any]], user: str | None = None) -> list[ray.ObjectRef]:
         """Queue ``tasks`` and return at once: one ref per task, resolving to its TaskResult."""
@@ -118,41 +139,49 @@ class TaskExecutor:
         self._scheduler.enqueue.remote(items, user)
         return list(await results)
 
-    async def watch(self, execution_id: str) -> AsyncIterator[OutputChunk | TaskResult]:
+    async def watch(self, execution_id: str, user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
         """A streaming generator: the task's output as it is written (from its start, if it is still
-        running), then its ``TaskResult``. An execution that already ended gives its result alone."""
+        running), then its ``TaskResult``. An execution that already ended gives its result alone.
+        With ``user``, another user's execution is unknown (an ``ExecutionError``), as everywhere."""
         await self._ready()
-        worker = await self._scheduler.locate.remote(execution_id)
-        if worker is not None:
-            handle = ray.get_actor(worker, namespace=NAMESPACE)
-            try:
-                async for ref in handle.follow.remote(execution_id):
-                    yield await ref
-            except RayError:
-                pass  # the worker was lost: the retry's output is not followed; its result still comes
-        result = await self._scheduler.final.remote(execution_id)
-        if result is None:
-            raise ExecutionError(f"no execution {execution_id} is known (or its result left the cache)")
-        yield result
+        self._watchers.open(execution_id, user)  # QueueFullError past a cap
+        try:
+            worker = await self._scheduler.locate.remote(execution_id, user)
+            if worker is not None:
+                async for chunk in _follow(ray.get_actor(worker, namespace=NAMESPACE), execution_id):
+                    yield chunk
+            result = await self._scheduler.final.remote(execution_id, user)
+            if result is None:
+                raise ExecutionError(f"no execution {execution_id} is known (or its result left the cache)")
+            yield result
+        finally:
+            self._watchers.close(execution_id, user)
 
     async def stream(self, task: Task | Mapping[str, Any], user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
         """Run one task and stream it: ``OutputChunk`` objects as the task writes them, then its ``TaskResult``."""
         ids, _ = await self.submit_with_ids([task], user)
-        async for item in self.watch(ids[0]):
+        async for item in self.watch(ids[0], user):
             yield item
 
-    async def get_result(self, execution_id: str) -> TaskResult | None:
-        """A finished result from the cache; None if unknown or evicted."""
-        return await self._collector.get.remote(execution_id)
+    async def get_result(self, execution_id: str, user: str | None = None) -> TaskResult | None:
+        """A finished result from the cache; None if unknown or evicted, or not ``user``'s when one is given.
 
-    async def cancel(self, execution_id: str) -> bool:
-        await self._ready()
-        return await self._scheduler.cancel.remote(execution_id)
+        ``user`` (here, in ``cancel``, ``pending`` and ``watch``) narrows the view to that user's own
+        tasks, as the HTTP API does for every token; without it the caller sees the whole cluster.
+        """
+        return await self._collector.get.remote(execution_id, user)
 
-    async def pending(self) -> dict[str, list[str]]:
-        """Execution ids not finished yet, ``{"queued": [...], "running": [...]}``: what ``cancel`` takes."""
+    async def cancel(self, execution_id: str, user: str | None = None) -> bool:
+        """Cancel a queued or running task: True if it will end CANCELLED; False if it has finished, is
+        unknown, or is not ``user``'s."""
         await self._ready()
-        return await self._scheduler.pending.remote()
+        return await self._scheduler.cancel.remote(execution_id, user=user)
+
+    async def pending(self, user: str | None = None) -> dict[str, list[str]]:
+        """Execution ids not finished yet, ``{"queued": [...], "running": [...]}``: what ``cancel`` takes
+        (only ``user``'s, if given)."""
+        await self._ready()
+        return await self._scheduler.pending.remote(user)
 
     async def stats(self) -> ExecutionStatistics:
         counts = await self._scheduler.counts.remote()

@@ -7,7 +7,7 @@ from typing import Any
 import ray
 
 from faber_ray import metrics
-from faber_ray.scheduling.ledger import CapacityLedger
+from faber_ray.scheduling.ledger import CapacityLedger, Need
 from faber_ray.scheduling.usage import UsageBook, UsageReport
 
 __all__ = ["Monitor"]
@@ -26,29 +26,29 @@ class Monitor:
         self._ledger = CapacityLedger()
         self._book = UsageBook(window)
 
-    def set_capacity(self, node_id: str, capacity: int) -> None:
+    def set_capacity(self, node_id: str, capacity: Need) -> None:
         self._ledger.set_capacity(node_id, capacity)
 
     def remove_node(self, node_id: str) -> None:
         self._ledger.remove_node(node_id)
         self._book.forget_node(node_id)
 
-    def admit_many(self, requests: list[tuple[str, int, list[str]]], releases: list[str] | None = None) -> list[str | None]:
-        """Free ``releases`` first, then for each ``(execution_id, memory, nodes)`` in order: the node
-        where its memory is now reserved, or None (and None for all after it, so no later task overtakes it)."""
+    def admit_many(self, requests: list[tuple[str, Need, list[str]]], releases: list[str] | None = None) -> list[str | None]:
+        """Free ``releases`` first, then for each ``(execution_id, need, nodes)`` in order: the node
+        where its memory and pids are now reserved, or None (and None for all after it, so no later task overtakes it)."""
         if releases:
             self.release_many(releases)
         placed = self._ledger.reserve_many(requests)
         for node in set(placed):
             if node is not None:
-                metrics.node_memory_reserved(node, self._ledger.reserved(node))
+                metrics.node_memory_reserved(node, self._ledger.reserved(node).memory)
         return placed
 
     def release_many(self, execution_ids: list[str]) -> None:
         touched = {self._ledger.release(execution_id) for execution_id in execution_ids}
         for node in touched:
             if node is not None:
-                metrics.node_memory_reserved(node, self._ledger.reserved(node))
+                metrics.node_memory_reserved(node, self._ledger.reserved(node).memory)
 
     def report_many(self, reports: list[UsageReport]) -> None:
         for report in reports:
@@ -58,9 +58,10 @@ class Monitor:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per node: the latest aggregates, its memory capacity and what is reserved now."""
         nodes = self._book.snapshot()
-        for node_id, memory in self._ledger.snapshot().items():
+        for node_id, held in self._ledger.snapshot().items():
             nodes.setdefault(node_id, {}).update(
-                memory_capacity=memory["capacity"], memory_reserved=memory["reserved"]
+                memory_capacity=held["capacity"], memory_reserved=held["reserved"],
+                pids_capacity=held["pids_capacity"], pids_reserved=held["pids_reserved"],
             )
         return nodes
 

@@ -76,14 +76,14 @@ def control_options(role: str, name: str, node_id: str, *, detached: bool = Fals
     return options
 
 
-def worker_options(name: str, node_id: str, slots: int) -> dict[str, Any]:
-    """Options for a SandboxWorker: threaded for its calls (tasks run on its own slot threads)."""
+def worker_options(name: str, node_id: str) -> dict[str, Any]:
+    """Options for a SandboxWorker: an async actor (tasks run on its own slot threads; its calls,
+    watchers of live output included, are coroutines, bounded by the executor's watcher caps)."""
     return {
         "name": name,
         "namespace": NAMESPACE,
         "num_cpus": 0,
         "max_restarts": 0,
-        # Control calls, and one thread per watcher of live output (follow).
-        "max_concurrency": max(64, slots + 4),
+        "max_concurrency": _ASYNC_CONCURRENCY,
         "scheduling_strategy": _pinned(node_id),
     }

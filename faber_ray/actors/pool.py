@@ -22,7 +22,7 @@ from ray.exceptions import RayError
 from faber_ray.actors.options import SANDBOX_RESOURCE, ActorNames, worker_options
 from faber_ray.actors.worker import SandboxWorker
 from faber_ray.config import ExecutorConfig
-from faber_ray.scheduling.ledger import CapacityLedger
+from faber_ray.scheduling.ledger import CapacityLedger, Need
 from faber_ray.scheduling.placement import Placement
 
 __all__ = ["NODE_REFRESH_SECONDS", "WorkerPool", "sandbox_nodes", "short_error"]
@@ -224,7 +224,7 @@ class WorkerPool:
         handle = None
         for _ in range(50):  # a dead predecessor's name is released a moment after its death
             try:
-                options = worker_options(name, node, self._slots)
+                options = worker_options(name, node)
                 handle = SandboxWorker.options(**options).remote(  # type: ignore[attr-defined]
                     self._config, name, self.monitor, self._slots, self._scheduler
                 )
@@ -248,9 +248,10 @@ class WorkerPool:
         self._tell_permits(self._placement.add_worker(name, node, index))
         self._spawn(self._watch(name, handle))
         self._images[node] = set(info.get("images", []))
-        self._ledger.set_capacity(node, info["memory_capacity"])
+        capacity = Need(info["memory_capacity"], info["pid_capacity"])
+        self._ledger.set_capacity(node, capacity)
         if self.monitor is not None:
-            self.monitor.set_capacity.remote(node, info["memory_capacity"])
+            self.monitor.set_capacity.remote(node, capacity)
         self._on_change()
 
     def _start_failed(self, name: str, node: str, why: str) -> None:

@@ -31,8 +31,8 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ResourceLimitError, SandboxError
 from faber_ray.models import Task, TaskResult, TaskStatus
 from faber_ray.sandbox.engine import missing_image
-from faber_ray.scheduling.ledger import CapacityLedger
-from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase
+from faber_ray.scheduling.ledger import CapacityLedger, Need
+from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase, owned_by
 from faber_ray.scheduling.phases import PhaseClock, PhaseStamps
 from faber_ray.scheduling.placement import Placement
 from faber_ray.scheduling.queue import QueuedTask, TaskQueue
@@ -120,14 +120,15 @@ class Scheduler:
 
     # Admission -----------------------------------------------------------------
 
-    async def check(self, memories: list[int], images: list[str]) -> None:
+    async def check(self, needs: list[Need], images: list[str]) -> None:
         """Refuse a batch with a task that can never run: its memory exceeds every node's
-        sandbox capacity, or its image is on no sandbox node."""
-        largest = self._ledger.largest_capacity()
-        for index, memory in enumerate(memories):
-            if memory > largest:
+        sandbox capacity, or its image is on no sandbox node. (Its pids need never refuses it: the
+        ledger clips it to a node's whole budget.)"""
+        largest = self._ledger.largest_memory()
+        for index, need in enumerate(needs):
+            if need.memory > largest:
                 raise ResourceLimitError(
-                    f"{memory} bytes of memory can never fit: the largest node offers sandboxes {largest}",
+                    f"{need.memory} bytes of memory can never fit: the largest node offers sandboxes {largest}",
                     task_index=index,
                     field="limits.memory",
                 )
@@ -139,17 +140,17 @@ class Scheduler:
         """Tasks the queue takes now without anyone waiting (``wait_for_room=False``)."""
         return self._queue.capacity - len(self._queue) - self._book.count(Phase.WAITING)
 
-    async def enqueue(self, items: list[tuple[str, Task, int]], user: str | None = None) -> None:
-        """Queue ``(execution_id, task, memory)`` items in order, waiting for room as needed."""
+    async def enqueue(self, items: list[tuple[str, Task, Need]], user: str | None = None) -> None:
+        """Queue ``(execution_id, task, need)`` items in order, waiting for room as needed."""
         assert self._room is not None and self._wake is not None
         if user is not None:
             log.info("user %s submitted %d task(s): %s", user, len(items), ", ".join(i for i, _, _ in items[:5]))
         # The whole batch is accepted (counted, listed, cancellable) at once, not
         # only the task at the head of the wait for room.
-        for execution_id, task, memory in items:
+        for execution_id, task, need in items:
             self._future(execution_id)
             self._stamps[execution_id] = PhaseStamps(enqueued=time.monotonic())
-            early = self._book.accept(QueuedTask(execution_id, task, memory))
+            early = self._book.accept(QueuedTask(execution_id, task, need, user))
             if early is not None or self._closed:
                 reason = early or BY_SHUTDOWN
                 self._end_cancelled(execution_id, f"{reason} while it was queued")
@@ -179,10 +180,13 @@ class Scheduler:
         finally:
             self._futures.pop(execution_id, None)
 
-    async def locate(self, execution_id: str) -> str | None:
-        """The worker holding ``execution_id``, waiting for it to be handed out; None once it has ended."""
+    async def locate(self, execution_id: str, user: str | None = None) -> str | None:
+        """The worker holding ``execution_id``, waiting for it to be handed out; None once it has ended
+        (or if it is not ``user``'s)."""
         while True:
             record = self._book.get(execution_id)
+            if record is not None and not owned_by(record.item.user, user):
+                return None
             if record is None or record.phase is Phase.DELIVERING:
                 if execution_id not in self._futures:
                     return None
@@ -196,12 +200,14 @@ class Scheduler:
         if event is not None:
             event.set()
 
-    async def final(self, execution_id: str) -> TaskResult | None:
-        """The result of ``execution_id`` once it exists (None if it is unknown and not cached)."""
+    async def final(self, execution_id: str, user: str | None = None) -> TaskResult | None:
+        """The result of ``execution_id`` once it exists (None if it is unknown, not cached, or not ``user``'s)."""
         future = self._futures.get(execution_id)
-        if future is not None:
+        record = self._book.get(execution_id)
+        # In the book, the record says whose it is; past it, the collector keeps the owner with the result.
+        if future is not None and (owned_by(record.item.user, user) if record is not None else user is None):
             return await asyncio.shield(future)
-        cached: TaskResult | None = await self._collector.get.remote(execution_id)
+        cached: TaskResult | None = await self._collector.get.remote(execution_id, user)
         return cached
 
     async def gather(self, execution_ids: list[str]) -> list[TaskResult]:
@@ -212,9 +218,10 @@ class Scheduler:
             for execution_id in execution_ids:
                 self._futures.pop(execution_id, None)
 
-    async def cancel(self, execution_id: str, reason: str = BY_CANCEL) -> bool:
-        """Queued: never starts. Running: killed. Either way the result is CANCELLED."""
-        action = self._book.cancel(execution_id, reason)
+    async def cancel(self, execution_id: str, reason: str = BY_CANCEL, user: str | None = None) -> bool:
+        """Queued: never starts. Running: killed. Either way the result is CANCELLED. Another ``user``'s
+        execution is left alone (False, as for an unknown id)."""
+        action = self._book.cancel(execution_id, reason, user)
         if action is CancelAction.END_NOW:
             self._queue.remove(execution_id)
             self._end_cancelled(execution_id, f"{reason} while it was queued")
@@ -262,7 +269,7 @@ class Scheduler:
             items = self._queue.head(len(plans))
             if not items:
                 return
-            nodes = await self._admit([(item.execution_id, item.memory, plan) for item, plan in zip(items, plans)])
+            nodes = await self._admit([(item.execution_id, item.need, plan) for item, plan in zip(items, plans)])
             dispatched: dict[str, list[tuple[str, Task, int]]] = {}
             for item, node in zip(items, nodes):
                 if node is None:
@@ -291,7 +298,7 @@ class Scheduler:
                 break
         metrics.queue_depth(len(self._queue))
 
-    async def _admit(self, requests: list[tuple[str, int, list[str]]]) -> list[str | None]:
+    async def _admit(self, requests: list[tuple[str, Need, list[str]]]) -> list[str | None]:
         if self._monitor is not None:
             releases, self._releases = self._releases, []  # they ride along: the Monitor frees, then admits
             try:
@@ -375,11 +382,12 @@ class Scheduler:
             self._finish(self._cancelled_result(record.item, reason))
 
     def _finish(self, result: TaskResult) -> None:
+        record = self._book.get(result.execution_id)
         self._book.finish(result.execution_id)
         self._moved(result.execution_id)
         usage = result.resource_usage
         metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
-        self._delivery.add(result)
+        self._delivery.add(result, record.item.user if record is not None else None)
 
     def _delivered(self, result: TaskResult, now: float) -> None:
         """The collector has ``result``: resolve its ref."""
@@ -404,13 +412,17 @@ class Scheduler:
         queued = len(self._queue) + self._book.count(Phase.WAITING) + self._placement.backlog
         return {"queued": queued, "running": self._placement.running}
 
-    def pending(self) -> dict[str, list[str]]:
+    def pending(self, user: str | None = None) -> dict[str, list[str]]:
         """Execution ids not finished yet: queued (held by workers, then in dispatch order, then those
-        waiting for room) and running."""
-        return {
-            "queued": [*self._placement.backlog_ids(), *self._queue.ids(), *self._book.ids(Phase.WAITING)],
-            "running": self._placement.running_ids(),
-        }
+        waiting for room) and running; only ``user``'s if given."""
+        queued = [*self._placement.backlog_ids(), *self._queue.ids(), *self._book.ids(Phase.WAITING)]
+        running = self._placement.running_ids()
+        if user is not None:
+            queued, running = (
+                [execution_id for execution_id in ids if self._book.visible(execution_id, user)]
+                for ids in (queued, running)
+            )
+        return {"queued": queued, "running": running}
 
     def cost_breakdown(self) -> dict[str, float]:
         """Mean seconds per task in each phase (queue, dispatch, sandbox, reset, delivery)."""

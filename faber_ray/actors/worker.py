@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,6 +23,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.models import OutputChunk, Task, TaskResult
 from faber_ray.sandbox.reaper import engine_is_local, list_sandboxes, maker_is_gone, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
+from faber_ray.sandbox.spec import node_pid_budget
 from faber_ray.scheduling.usage import UsageReport
 
 __all__ = ["Finished", "SandboxWorker", "actor_is_alive"]
@@ -43,10 +45,14 @@ def actor_is_alive(name: str) -> bool:
 
 @ray.remote
 class SandboxWorker:
-    """A threaded actor: each of its slots runs one blocking ``SandboxRunner.run`` at a time.
+    """An async actor whose slots are threads: each slot runs one blocking ``SandboxRunner.run`` at a time.
 
-    It reserves no CPU (the sandboxes have their own limits) and is pinned to
-    its node, because the containers it starts live on that node's engine.
+    Its calls (dispatch, cancel, permits, live output) run on its event loop and
+    never block it: anything slow (the engine, Ray's GCS) goes to a thread. So a
+    watcher of live output, which waits for as long as its task runs, holds no
+    thread and never delays a dispatch or a cancel. It reserves no CPU (the
+    sandboxes have their own limits) and is pinned to its node, because the
+    containers it starts live on that node's engine.
     """
 
     def __init__(
@@ -65,7 +71,7 @@ class SandboxWorker:
         self._lock = threading.Lock()
         self._relays = RelayBook()
         self._slots = ThreadPoolExecutor(capacity, thread_name_prefix="slot")
-        self._stopped = threading.Event()
+        self._stopped = asyncio.Event()
         # Results go back to the Scheduler in batches (whatever finished meanwhile), fire-and-forget;
         # a lost batch is a lost worker to the Scheduler, which its watch call notices.
         self._scheduler = scheduler
@@ -81,9 +87,9 @@ class SandboxWorker:
         self._config = config
         # A predecessor with this name, or any worker whose actor is gone, left
         # these running: nobody else will ever remove them.
-        self.reaped_at_start = self.reap_orphans(include_predecessor=True)
+        self.reaped_at_start = self._reap_orphans(include_predecessor=True)
 
-    def ready(self) -> dict[str, Any]:
+    async def ready(self) -> dict[str, Any]:
         """Who and where this worker is, and how much memory its node offers sandboxes."""
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         capacity = self._config.node_sandbox_memory or int(total * 0.8)
@@ -91,16 +97,20 @@ class SandboxWorker:
             "name": self.name,
             "node_id": self.node_id,
             "memory_capacity": capacity,
+            "pid_capacity": self._config.node_sandbox_pids or node_pid_budget(),
             "reaped_at_start": self.reaped_at_start,
             "pid": os.getpid(),
-            "images": self.images(),
+            "images": await asyncio.to_thread(self._images),
         }
 
-    def images(self) -> list[str]:
+    def _images(self) -> list[str]:
         """The image names this node's engine has (so a batch naming none of them is refused at once)."""
         return sorted(tag for image in self._runner.client.images.list() for tag in image.tags)
 
-    def has_image(self, name: str) -> bool:
+    async def has_image(self, name: str) -> bool:
+        return await asyncio.to_thread(self._has_image, name)
+
+    def _has_image(self, name: str) -> bool:
         try:
             self._runner.client.images.get(name)
         except docker.errors.ImageNotFound:
@@ -109,7 +119,7 @@ class SandboxWorker:
             return True  # the engine cannot say: leave it to the run, which reports it
         return True
 
-    def run(self, execution_id: str, task: Task, attempt: int = 1) -> tuple[TaskResult, float]:
+    def _run(self, execution_id: str, task: Task, attempt: int = 1) -> tuple[TaskResult, float]:
         """Run one task; returns its result and how long this worker spent on it (for the cost breakdown)."""
         began = time.monotonic()
         relay = self._relays.get(execution_id) or self._relays.open(execution_id)
@@ -134,13 +144,13 @@ class SandboxWorker:
             )
         return result, time.monotonic() - began
 
-    def set_permits(self, permits: int) -> None:
+    async def set_permits(self, permits: int) -> None:
         """How many tasks this worker may run at once (its share of max_concurrent_tasks)."""
         with self._lock:
             self._permits = permits
         self._start_waiting()
 
-    def assign(self, items: list[tuple[str, Task, int]]) -> None:
+    async def assign(self, items: list[tuple[str, Task, int]]) -> None:
         """Take tasks, in order; they start as permits allow and their results come back in batches."""
         for execution_id, _, _ in items:
             self._relays.open(execution_id)  # a watcher may come while it waits for a slot
@@ -159,7 +169,7 @@ class SandboxWorker:
 
     def _run_and_send(self, execution_id: str, task: Task, attempt: int, counted: bool = True) -> None:
         try:
-            result, busy = self.run(execution_id, task, attempt)
+            result, busy = self._run(execution_id, task, attempt)
             assert self._results is not None
             with self._lock:
                 # With more work waiting here, the slots stay busy and the result may wait for company;
@@ -175,17 +185,23 @@ class SandboxWorker:
     def _send_results(self, batch: list[Finished]) -> None:
         self._last_send = self._scheduler.finished.remote(batch)
 
-    def follow(self, execution_id: str) -> Iterator[OutputChunk]:
-        """A streaming generator: the output of a task held here, from its start, until its run ends."""
+    async def follow(self, execution_id: str) -> AsyncIterator[OutputChunk]:
+        """A streaming generator: the output of a task held here, from its start, until its run ends.
+        It holds no thread; cancelling it (``ray.cancel``) releases it at once."""
         relay = self._relays.get(execution_id)
         if relay is not None:
-            yield from relay.follow()
+            async for chunk in relay.follow():
+                yield chunk
 
-    def watch(self) -> None:
+    async def watchers(self) -> int:
+        """Watchers following this worker's tasks now."""
+        return self._relays.watchers()
+
+    async def watch(self) -> None:
         """Returns only at shutdown: the Scheduler's one long call, which fails the moment this worker dies."""
-        self._stopped.wait()
+        await self._stopped.wait()
 
-    def cancel(self, execution_id: str, reason: str = "cancelled by TaskExecutor.cancel") -> bool:
+    async def cancel(self, execution_id: str, reason: str = "cancelled by TaskExecutor.cancel") -> bool:
         """Cancel a task handed to this worker, whether or not its command has started.
 
         One still waiting here ends at once (CANCELLED, nothing started), without waiting for a permit.
@@ -199,10 +215,14 @@ class SandboxWorker:
             threading.Thread(target=self._run_and_send, args=(*waiting, False), daemon=True).start()
         return cancelled
 
-    def running(self) -> list[str]:
+    async def running(self) -> list[str]:
         return self._runner.running()
 
-    def reap_orphans(self, include_predecessor: bool = False) -> int:
+    async def reap_orphans(self) -> int:
+        """Remove containers whose maker is gone (see ``_reap_orphans``), off the event loop."""
+        return await asyncio.to_thread(self._reap_orphans)
+
+    def _reap_orphans(self, include_predecessor: bool = False) -> int:
         """Remove containers whose maker is gone: a process no longer alive on this machine (whatever
         Ray cluster, or CLI, it belonged to), or a worker actor of this cluster that no longer exists.
 
@@ -231,9 +251,14 @@ class SandboxWorker:
             log.warning("%s removed %d orphaned sandbox(es)", self.name, removed)
         return removed
 
-    def shutdown(self, grace: float = 30.0) -> int:
+    async def shutdown(self, grace: float = 30.0) -> int:
         """Cancel everything running here and remove every container of this worker, idle warm
         ones included; returns how many containers it had when shutdown began."""
+        present = await asyncio.to_thread(self._shutdown, grace)
+        self._stopped.set()
+        return present
+
+    def _shutdown(self, grace: float) -> int:
         mine = lambda sandbox: sandbox["owner"] == self.name  # noqa: E731
         present = sum(1 for sandbox in list_sandboxes(self._runner.client) if mine(sandbox))
         self._runner.close()
@@ -246,5 +271,4 @@ class SandboxWorker:
             if self._last_send is not None:  # calls arrive in order: once the last has, every result has
                 ray.wait([self._last_send], timeout=grace)
         reap_sandboxes(self._runner.client, only=mine)
-        self._stopped.set()
         return present

@@ -13,13 +13,12 @@ generated and written to a file only the current user can read.
 from __future__ import annotations
 
 import argparse
-import errno
-import logging
 import signal
-import socket
 import sys
 import threading
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -48,7 +47,12 @@ def register(sub: Any) -> None:
     serve.add_argument("--address", help="Ray address of a cluster (`auto`, or host:port): use its shared executor, "
                        "starting one if none runs; default: a private executor on a local Ray")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000); where Serve "
+                       "already runs in the cluster, the API is served on its port and serve says so")
+    serve.add_argument("--rotate-token", action="store_true", help="without api_tokens: make a new token instead "
+                       "of keeping the one saved for this port by the last serve")
+    serve.add_argument("--replace", action="store_true", help="take over a faber-ray API already deployed in the "
+                       "cluster (one whose serve was killed, say) instead of refusing")
     serve.add_argument("--config", metavar="FILE", help="ExecutorConfig YAML (default: FABER_RAY_CONFIG, then "
                        "FABER_RAY_* variables): its api_tokens always apply; the rest configures the executor "
                        "serve starts (with --address, only if no shared executor runs yet)")
@@ -59,29 +63,41 @@ def _say(text: str) -> None:
     print(f"faber-ray: {text}", file=sys.stderr, flush=True)
 
 
-def _check_port(host: str, port: int) -> None:
-    """Refuse early, in a sentence, a port that is taken (Serve's proxy would only log it and retry)."""
-    if not 0 < port < 65536:
-        raise ConfigurationError(f"--port must be between 1 and 65535, got {port}", field="--port")
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            why = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
-            raise ConfigurationError(f"port {port} on {host} {why}; pick another with --port", field="--port") from None
+@dataclass
+class ServeToken:
+    """The API's tokens: the config's, or one generated for the port and kept in a file across restarts.
 
+    A generated token is written only once the API serves (a failed start leaves no file), and is read
+    back by the next ``serve`` on that port, so saved client configurations keep working;
+    ``--rotate-token`` makes a new one.
+    """
 
-def _token_table(config: ExecutorConfig, port: int) -> Any:
-    from faber_ray.http.auth import TokenTable, generate_token, token_file_path, write_token_file
+    table: Any
+    generated: str | None = None
+    path: Path | None = None
 
-    if config.api_tokens is not None:
-        return TokenTable.from_tokens(config.api_tokens)
-    token = generate_token()
-    path = write_token_file(token, token_file_path(port))
-    _say(f"no api_tokens are configured; generated a token in {path} (readable only by you). Send it as "
-         "`Authorization: Bearer <token>` (native API) or `X-Auth-Token: <token>` (Judge0 API)")
-    return TokenTable.from_tokens([token])
+    @classmethod
+    def choose(cls, config: ExecutorConfig, port: int, *, rotate: bool) -> ServeToken:
+        from faber_ray.http.auth import TokenTable, generate_token, read_token_file, token_file_path
+
+        if config.api_tokens is not None:
+            return cls(TokenTable.from_tokens(config.api_tokens))
+        path = token_file_path(port)
+        kept = None if rotate else read_token_file(path)
+        token = kept or generate_token()
+        return cls(TokenTable.from_tokens([token]), None if kept else token, path)
+
+    def save(self) -> None:
+        """Write a newly generated token's file, and say where the token is."""
+        from faber_ray.http.auth import write_token_file
+
+        if self.path is None:
+            return
+        if self.generated is not None:
+            write_token_file(self.generated, self.path)
+        kept = "kept from the last start; --rotate-token makes a new one" if self.generated is None else "new"
+        _say(f"no api_tokens are configured; the token is in {self.path} (readable only by you, {kept}). Send it "
+             "as `Authorization: Bearer <token>` (native API) or `X-Auth-Token: <token>` (Judge0 API)")
 
 
 def _open_executor(args: argparse.Namespace, config: ExecutorConfig) -> tuple[Any, str, bool]:
@@ -94,7 +110,6 @@ def _open_executor(args: argparse.Namespace, config: ExecutorConfig) -> tuple[An
         if not created and args.config:
             _say("a shared executor is already running with its own config; only --config's api_tokens apply")
         return handle, SHARED_EXECUTOR_NAME, created
-    ensure_ray(None)
     name = f"http-{uuid.uuid4().hex[:8]}"
     handle = TaskExecutor.options(name=name).remote(config)
     ray.get(handle.cluster.remote())  # its workers are ready, or its failure surfaces here
@@ -105,25 +120,53 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    config = ExecutorConfig.load(args.config)
-    if not args.address:
-        _check_port(args.host, args.port)
-    tokens = _token_table(config, args.port)
-    logging.getLogger("ray.serve").setLevel(logging.WARNING)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-    from faber_ray.http.app import deploy, serve_is_running
+def _where(args: argparse.Namespace) -> tuple[Any, bool]:
+    """Where the API will listen, and whether this command starts Serve (and so stops it at the end).
 
-    executor, name, owned = None, "", False
-    stop_serve = False
+    A Serve already running keeps its own address (its proxy's options are fixed when it starts): the API
+    is served there, and said so. A faber-ray app already on it belongs to another ``serve``: refused,
+    unless ``--replace``.
+    """
+    from faber_ray.http.serving import APP_NAME, Listening, app_is_deployed, port_problem_on_head, running_serve
+
+    running = running_serve()
+    if running is None:
+        problem = port_problem_on_head(args.host, args.port)
+        if problem:
+            raise ConfigurationError(problem, field="--port")
+        return Listening(args.host, args.port), True
+    if app_is_deployed(APP_NAME) and not args.replace:
+        raise ConfigurationError(
+            f"a faber-ray HTTP API already serves this cluster at {running.url}; use it, or stop the `faber-ray "
+            "serve` that runs it (Ctrl-C or SIGTERM), or take its place with --replace", field="--address",
+        )
+    if (running.host, running.port) != (args.host, args.port):
+        _say(f"Serve already runs in this cluster and listens on {running.host}:{running.port}; the API is served "
+             f"there (--host and --port apply only when serve starts Serve)")
+    return running, False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from faber_ray.http.serving import deploy, port_problem
+
+    config = ExecutorConfig.load(args.config)
+    if not args.address:  # a local Ray of our own: refuse a taken port before starting anything
+        problem = port_problem(args.host, args.port)
+        if problem:
+            raise ConfigurationError(problem, field="--port")
+    executor, owned, stop_serve = None, False, False
     try:
         ensure_ray(args.address)
+        if threading.current_thread() is threading.main_thread():
+            # Only now: ray.init installs a handler of its own that would abort the process on SIGTERM.
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        where, stop_serve = _where(args)
+        token = ServeToken.choose(config, where.port, rotate=args.rotate_token)
         executor, name, owned = _open_executor(args, config)
-        stop_serve = not serve_is_running()
-        deploy(name, tokens, host=args.host, port=args.port)
-        _say(f"serving http://{args.host}:{args.port}: the native API under /v1 (docs /docs), the Judge0 API "
-             f"under /judge0, health at /healthz; Ctrl-C stops")
+        deploy(name, token.table, host=where.host, port=where.port)
+        token.save()
+        _say(f"serving {where.url}: the native API under /v1 (docs /docs), the Judge0 API under /judge0, health "
+             "at /healthz; Ctrl-C or SIGTERM stops")
         threading.Event().wait()
     except KeyboardInterrupt:
         _say("interrupted; stopping the HTTP API")
@@ -135,9 +178,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _stop(executor: Any, owned: bool, stop_serve: bool) -> None:
     """Remove the app (and Serve, if this command started it), then the executor if this command owns it."""
-    from faber_ray.http.app import undeploy
+    from faber_ray.http.serving import undeploy
 
-    if ray.is_initialized():
+    if ray.is_initialized() and (executor is not None or stop_serve):
         try:
             undeploy(stop_serve=stop_serve)
         except Exception as error:  # noqa: BLE001 - the executor must still be stopped

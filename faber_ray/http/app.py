@@ -1,7 +1,6 @@
 """The Ray Serve application: one replica running FastAPI in front of a named ``TaskExecutor``.
 
-``deploy`` starts Serve (if it is not running) with its HTTP proxy on the head
-node only, and runs the app; ``undeploy`` removes it again. The replica finds
+:mod:`faber_ray.http.serving` deploys it and removes it again. The replica finds
 the executor by name in faber-ray's namespace (Serve's own actors live in
 "serve"), and holds the book of the tasks submitted through it
 (:mod:`faber_ray.http.service`), which is why there is exactly one replica.
@@ -31,17 +30,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faber_ray import __version__
-from faber_ray.actors.options import NAMESPACE
 from faber_ray.http import judge0_api, native
 from faber_ray.http.auth import TokenTable
 from faber_ray.http.service import Service
 
 __all__ = [
-    "APP_NAME", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_WAIT_LIMIT", "MAX_ONGOING_REQUESTS", "MAX_QUEUED_REQUESTS",
-    "BodyLimit", "HTTPFrontDoor", "create_app", "deploy", "serve_is_running", "undeploy",
+    "DEFAULT_MAX_BODY_BYTES", "DEFAULT_WAIT_LIMIT", "MAX_ONGOING_REQUESTS", "MAX_QUEUED_REQUESTS",
+    "BodyLimit", "HTTPFrontDoor", "create_app",
 ]
 
-APP_NAME = "faber-ray"
 #: Requests one replica handles at once (most of them wait on the executor).
 MAX_ONGOING_REQUESTS = 1024
 #: Requests Serve holds for the replica beyond those; more are answered 503 by Serve.
@@ -184,46 +181,3 @@ class HTTPFrontDoor:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(self._service, self._max_body_bytes)
-
-
-def serve_is_running() -> bool:
-    """Whether Serve's controller runs in this Ray cluster (then its HTTP options are already fixed)."""
-    import ray
-    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
-
-    try:
-        ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
-    except ValueError:
-        return False
-    return True
-
-
-def deploy(
-    executor_name: str,
-    tokens: TokenTable,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    namespace: str = NAMESPACE,
-    app_name: str = APP_NAME,
-    route_prefix: str = "/",
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    wait_limit: float = DEFAULT_WAIT_LIMIT,
-) -> bool:
-    """Run the app in front of the executor named ``executor_name``; True if Serve was started here.
-
-    Serve must not already run with another address: its HTTP options are fixed
-    when it starts, so a running Serve keeps its own host and port.
-    """
-    started = not serve_is_running()
-    serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
-    application = HTTPFrontDoor.bind(executor_name, namespace, tokens, max_body_bytes, wait_limit)  # type: ignore[attr-defined]
-    serve.run(application, name=app_name, route_prefix=route_prefix, blocking=False)
-    return started
-
-
-def undeploy(app_name: str = APP_NAME, stop_serve: bool = False) -> None:
-    """Remove the app; with ``stop_serve``, stop Serve too (its controller and proxy)."""
-    serve.delete(app_name)
-    if stop_serve:
-        serve.shutdown()

@@ -17,14 +17,19 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from faber_ray.config import TokenGrant
 from faber_ray.errors import ConfigurationError
 from faber_ray.sandbox.hostpath import cache_dir
 
-__all__ = ["TokenTable", "digest", "generate_token", "token_file_path", "user_name_for", "write_token_file"]
+__all__ = [
+    "Caller", "TokenTable", "digest", "generate_token", "read_token_file", "token_file_path", "user_name_for",
+    "write_token_file",
+]
 
 
 def digest(token: str) -> str:
@@ -42,37 +47,71 @@ def generate_token() -> str:
 
 
 @dataclass(frozen=True)
-class TokenTable:
-    """``(digest, user name)`` pairs; picklable, so it travels to the Serve replica as it is."""
+class Caller:
+    """Who is calling: the user a token acts as (it sees only that user's tasks), and whether it is an admin."""
 
-    entries: tuple[tuple[str, str], ...]
+    user: str
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """``(digest, caller)`` pairs; picklable, so it travels to the Serve replica as it is."""
+
+    entries: tuple[tuple[str, Caller], ...]
 
     @classmethod
-    def from_tokens(cls, tokens: Sequence[str] | Mapping[str, str]) -> TokenTable:
-        """From ``ExecutorConfig.api_tokens``: a list of tokens, or a mapping of token to user name."""
+    def from_tokens(cls, tokens: Sequence[str] | Mapping[str, str | TokenGrant | Mapping[str, object]]) -> TokenTable:
+        """From ``ExecutorConfig.api_tokens``: a list of tokens, or a mapping of token to a user name or a grant."""
+        pairs: list[tuple[str, Caller]] = []
         if isinstance(tokens, Mapping):
-            pairs = [(digest(token), user) for token, user in tokens.items()]
+            for token, grant in tokens.items():
+                if isinstance(grant, str):
+                    pairs.append((digest(token), Caller(grant)))
+                else:
+                    granted = grant if isinstance(grant, TokenGrant) else TokenGrant.model_validate(grant)
+                    pairs.append((digest(token), Caller(granted.user, granted.admin)))
         else:
-            pairs = [(digest(token), user_name_for(token)) for token in tokens]
+            pairs = [(digest(token), Caller(user_name_for(token))) for token in tokens]
         if not pairs:
             raise ConfigurationError("no API token is configured, so no request could be served", field="api_tokens")
         return cls(tuple(pairs))
 
-    def user(self, presented: str | None) -> str | None:
-        """The user name of a presented token, or None if it is not one of ours."""
+    def caller(self, presented: str | None) -> Caller | None:
+        """Who a presented token acts as, or None if it is not one of ours."""
         if not presented:
             return None
         wanted = digest(presented)
-        found: str | None = None
-        for known, user in self.entries:  # no early exit: the time does not say which entry matched
+        found: Caller | None = None
+        for known, caller in self.entries:  # no early exit: the time does not say which entry matched
             if hmac.compare_digest(known, wanted):
-                found = user
+                found = caller
         return found
+
+    def user(self, presented: str | None) -> str | None:
+        """The user name of a presented token, or None if it is not one of ours."""
+        caller = self.caller(presented)
+        return caller.user if caller else None
 
 
 def token_file_path(port: int) -> Path:
     """Where ``serve`` writes a generated token: faber-ray's private cache, one file per port."""
     return cache_dir("serve") / f"api-token-{port}"
+
+
+def read_token_file(path: Path) -> str | None:
+    """The token a former ``serve`` saved at ``path``, or None if there is none worth trusting: the file
+    must be a regular file of ours that nobody else can read (it is opened without following a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd) as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            return None
+        token = stream.read(4096).strip()
+    return token if len(token) >= 8 and token.isprintable() else None
 
 
 def write_token_file(token: str, path: Path) -> Path:

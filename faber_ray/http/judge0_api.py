@@ -71,9 +71,12 @@ def _fields(fields: str | None) -> tuple[str, ...]:
         raise HTTPException(400, error.reason) from None
 
 
-async def _answer(service: Service, token: str, fields: tuple[str, ...], encoded: bool) -> dict[str, Any] | None:
-    entry = service.entry(token)
-    if entry is None or entry.record is None:
+async def _answer(
+    service: Service, user: str, token: str, fields: tuple[str, ...], encoded: bool
+) -> dict[str, Any] | None:
+    """``user``'s submission as Judge0 shows it; None for an unknown token or another user's."""
+    entry = service.entry(token, user)
+    if entry is None or not isinstance(entry.record, judge0.Submission):
         return None
     result: TaskResult | None = entry.result
     running = result is None and await service.state_of(token, entry) == "running"
@@ -144,7 +147,7 @@ async def get_batch(
     except ExecutorError as error:
         return _refused(error)
     chosen = _fields(fields)
-    return {"submissions": [await _answer(service, token, chosen, base64_encoded) for token in wanted]}
+    return {"submissions": [await _answer(service, user, token, chosen, base64_encoded) for token in wanted]}
 
 
 @router.post("/submissions", status_code=201, response_model=dict[str, Any], responses=_errors(400, 401, 413, 422, 503))
@@ -164,7 +167,7 @@ async def post_submission(
     if not wait:
         return {"token": ids[0]}
     await service.wait(ids)  # past the wait limit, the answer says In Queue or Processing
-    answer = await _answer(service, ids[0], chosen, base64_encoded)
+    answer = await _answer(service, user, ids[0], chosen, base64_encoded)
     return answer if answer is not None else {"token": ids[0]}
 
 
@@ -172,7 +175,7 @@ async def post_submission(
 async def get_submission(
     service: Svc, user: User, token: str, base64_encoded: Encoded = False, fields: Fields = None,
 ) -> dict[str, Any]:
-    answer = await _answer(service, token, _fields(fields), base64_encoded)
+    answer = await _answer(service, user, token, _fields(fields), base64_encoded)
     if answer is None:
         raise HTTPException(404, f"no submission {token} is known here")
     return answer

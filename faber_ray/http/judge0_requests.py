@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import shlex
 import uuid
 from collections.abc import Mapping
@@ -105,6 +106,21 @@ class Submission:
     stdin: bytes | None
     expected_output: bytes | None
     request: Mapping[str, Any]
+
+    @property
+    def nbytes(self) -> int:
+        """About how much memory the record holds (what the replica's book counts)."""
+        files = self.request.get("additional_files")
+        return (
+            len(self.source_code) + len(self.stdin or b"") + len(self.expected_output or b"")
+            + (len(files) if isinstance(files, str) else 0)
+        )
+
+    def settled(self) -> Submission:
+        """The record once the run is over: ``additional_files`` (a zip of up to 64 MiB) is not kept."""
+        if self.request.get("additional_files") is None:
+            return self
+        return dataclasses.replace(self, request=MappingProxyType({**self.request, "additional_files": None}))
 
 
 def _refuse(
@@ -280,6 +296,14 @@ def parse_submission(
             error.reason, task_index=index, field=_judge0_field(error.field, lang, bool(files)),
         ) from None
     resolved = config.resolve_limits(run_limits)
+    if expected is not None and len(expected) > resolved.max_output:
+        # The run's stdout is kept up to max_output: a longer expected output could never match,
+        # and the replica would keep it for nothing.
+        _refuse(
+            index, "expected_output",
+            f"expected_output is {len(expected)} bytes, more than the {resolved.max_output} bytes of stdout a run "
+            "keeps (max_output), so it could never match",
+        )
     request = {
         **echo,
         "cpu_time_limit": str(float(resolved.cpu_time)),

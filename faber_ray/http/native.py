@@ -20,7 +20,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from faber_ray import languages
-from faber_ray.errors import ExecutorError, QueueFullError, TaskValidationError
+from faber_ray.errors import ExecutorError, QueueFullError, TaskValidationError, unwrap_error
+from faber_ray.http.auth import Caller
 from faber_ray.http.service import Service, log, service_of
 from faber_ray.models import ExecutionStatistics, OutputChunk, TaskResult
 from faber_ray.validation import validate_batch
@@ -97,20 +98,25 @@ def _refusal(error: ExecutorError) -> JSONResponse:
     )
 
 
-async def bearer_user(
+async def bearer_caller(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
-    """The user name of the request's bearer token; 401 without a valid one."""
-    user = service_of(request).tokens.user(credentials.credentials if credentials else None)
-    if user is None:
+) -> Caller:
+    """Who the request's bearer token acts as; 401 without a valid one."""
+    caller = service_of(request).tokens.caller(credentials.credentials if credentials else None)
+    if caller is None:
         raise HTTPException(
             401, "a valid token is required: send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return user
+    return caller
 
 
-User = Annotated[str, Depends(bearer_user)]
+User = Annotated[Caller, Depends(bearer_caller)]
+
+
+def _unknown(execution_id: str) -> HTTPException:
+    """The one answer for an id this user may not see, whether it exists or not."""
+    return HTTPException(404, f"no task {execution_id} is known (or its result has left the cache)")
 Svc = Annotated[Service, Depends(service_of)]
 
 
@@ -150,7 +156,7 @@ async def post_tasks(
 ) -> Submitted | Results | JSONResponse:
     try:
         tasks = validate_batch(_tasks_of(body), service.config)
-        ids = await service.submit(tasks, user)
+        ids = await service.submit(tasks, user.user)
     except ExecutorError as error:
         return _refusal(error)
     if not wait:
@@ -170,9 +176,9 @@ async def post_tasks(
     summary="A task's result, or whether it is queued or running",
 )
 async def get_task(service: Svc, user: User, execution_id: str) -> TaskResult | TaskState:
-    found = await service.lookup(execution_id)
+    found = await service.lookup(execution_id, user.user)
     if found is None:
-        raise HTTPException(404, f"no task {execution_id} is known (or its result has left the cache)")
+        raise _unknown(execution_id)
     return found if isinstance(found, TaskResult) else TaskState(state=found)
 
 
@@ -181,11 +187,11 @@ async def get_task(service: Svc, user: User, execution_id: str) -> TaskResult | 
     summary="Cancel a task: a queued one never starts, a running one is killed",
 )
 async def delete_task(service: Svc, user: User, execution_id: str) -> Cancelled:
-    if await service.cancel(execution_id):
-        log.info("user %s cancelled %s", user, execution_id)
+    if await service.cancel(execution_id, user.user):
+        log.info("user %s cancelled %s", user.user, execution_id)
         return Cancelled(execution_id=execution_id, cancelled=True)
-    if await service.lookup(execution_id) is None:
-        raise HTTPException(404, f"no task {execution_id} is known (or its result has left the cache)")
+    if await service.lookup(execution_id, user.user) is None:
+        raise _unknown(execution_id)
     return Cancelled(execution_id=execution_id, cancelled=False)
 
 
@@ -197,7 +203,7 @@ async def _events(service: Service, execution_id: str, user: str) -> AsyncIterat
     decoders: dict[tuple[int | None, str], codecs.IncrementalDecoder] = {}
     finished = False
     try:
-        async for item in service.watch(execution_id):
+        async for item in service.watch(execution_id, user):
             if isinstance(item, OutputChunk):
                 decoder = decoders.setdefault(
                     (item.step, item.stream), codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -208,9 +214,13 @@ async def _events(service: Service, execution_id: str, user: str) -> AsyncIterat
             else:
                 finished = True
                 yield _event("result", item.model_dump_json())
+    except ExecutorError as raised:  # e.g. a watcher cap reached by a race after the route's check
+        finished = True
+        error = unwrap_error(raised)
+        reason = error.reason if isinstance(error, ExecutorError) else str(error)
+        yield _event("error", json.dumps({"detail": str(error), "reason": reason}))
     finally:
-        entry = service.entry(execution_id)
-        if not finished and entry is not None and entry.user == user:
+        if not finished and service.entry(execution_id, user) is not None:
             service.abandon([execution_id])  # the client that submitted it stopped watching
 
 
@@ -218,14 +228,19 @@ async def _events(service: Service, execution_id: str, user: str) -> AsyncIterat
     "/tasks/{execution_id}/events", response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events: `stdout` and "
                      "`stderr` events ({\"text\", \"step\"}) as the task writes, then one `result` event "
-                     "(the TaskResult)"}, **_problems(401, 404, 503)},
+                     "(the TaskResult); an `error` event if the watch is refused meanwhile"},
+               **_problems(401, 404, 429, 503)},
     summary="Follow a task's output live",
 )
-async def task_events(service: Svc, user: User, execution_id: str) -> StreamingResponse:
-    if await service.lookup(execution_id) is None:
-        raise HTTPException(404, f"no task {execution_id} is known (or its result has left the cache)")
+async def task_events(service: Svc, user: User, execution_id: str) -> Response:
+    if await service.lookup(execution_id, user.user) is None:
+        raise _unknown(execution_id)
+    try:
+        service.watchers.check(execution_id, user.user)
+    except QueueFullError as error:
+        return _refusal(error)
     return StreamingResponse(
-        _events(service, execution_id, user), media_type="text/event-stream",
+        _events(service, execution_id, user.user), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
@@ -238,7 +253,12 @@ async def get_stats(service: Svc, user: User) -> ExecutionStatistics:
 
 @router.get("/cluster", response_model=dict[str, Any], responses=_problems(401, 503), summary="As `faber-ray cluster`")
 async def get_cluster(service: Svc, user: User) -> dict[str, Any]:
+    """Task ids are shown to an admin token only; everyone else sees counts."""
     view: dict[str, Any] = await service.executor.cluster.remote()
+    if not user.admin:
+        for node in view.get("nodes", {}).values():
+            for worker in node.get("workers", []):
+                worker.pop("tasks", None)
     return view
 
 

@@ -31,31 +31,18 @@ from fastapi import Request
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, unwrap_error
 from faber_ray.http.auth import TokenTable
+from faber_ray.http.book import Entry, SubmissionBook
 from faber_ray.models import OutputChunk, TaskResult, TaskStatus
+from faber_ray.scheduling.watchers import WatcherCaps
 
-__all__ = ["BOOK_SIZE", "Entry", "Service", "State", "log", "service_of"]
+__all__ = ["Service", "State", "log", "service_of"]
 
 log = logging.getLogger("ray.serve")
 
-#: Entries the book keeps (finished ones are evicted oldest first beyond this).
-BOOK_SIZE = 20_000
 #: How old the shared ``pending()`` view may be when a poll reads it.
 _VIEW_AGE = 0.25
 
 State = Literal["queued", "running"]
-
-
-@dataclass
-class Entry:
-    """A task submitted through this replica."""
-
-    user: str
-    record: Any = None
-    result: TaskResult | None = None
-    seen_running: bool = False
-    #: When this replica got the result (Judge0's ``finished_at``).
-    finished_at: datetime | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Service:
@@ -67,11 +54,13 @@ class Service:
         self.tokens = tokens
         #: Longest a request waits for results (``wait=true``) before answering what it has.
         self.wait_limit = wait_limit
-        self._book: OrderedDict[str, Entry] = OrderedDict()
+        self._book = SubmissionBook()
         self._settling: set[asyncio.Task[None]] = set()
         self._view: dict[str, set[str]] = {"queued": set(), "running": set()}
         self._view_at = float("-inf")
         self._view_lock = asyncio.Lock()
+        #: This replica's watchers of live output, so that one over a cap is a 429 before the stream starts.
+        self.watchers = WatcherCaps()
 
     @classmethod
     async def connect(cls, executor_name: str, namespace: str, tokens: TokenTable, wait_limit: float) -> Service:
@@ -94,35 +83,27 @@ class Service:
             raise unwrap_error(error) from None
         for position, (execution_id, ref) in enumerate(zip(ids, refs)):
             entry = Entry(user, records(execution_id, position) if records is not None else None)
-            self._book[execution_id] = entry
+            self._book.add(execution_id, entry)
             settling = asyncio.ensure_future(self._settle(execution_id, entry, ref))
             self._settling.add(settling)
             settling.add_done_callback(self._settling.discard)
-        self._evict()
         log.info("user %s submitted %d task(s): %s", user, len(ids), ", ".join(ids[:5]))
         return list(ids)
 
     async def _settle(self, execution_id: str, entry: Entry, ref: ray.ObjectRef) -> None:
         try:
-            entry.result = await ref
+            result: TaskResult = await ref
         except Exception as error:  # noqa: BLE001 - a lost execution still gets an answer
-            entry.result = TaskResult(
+            result = TaskResult(
                 execution_id=execution_id, status=TaskStatus.ERROR,
                 error=f"the execution was lost: {unwrap_error(error)}",
             )
-        entry.finished_at = datetime.now(timezone.utc)
-        entry.done.set()
+        self._book.settle(entry, result)
 
-    def _evict(self) -> None:
-        if len(self._book) <= BOOK_SIZE:
-            return
-        for execution_id in [key for key, entry in self._book.items() if entry.result is not None]:
-            del self._book[execution_id]
-            if len(self._book) <= BOOK_SIZE:
-                return
-
-    def entry(self, execution_id: str) -> Entry | None:
-        return self._book.get(execution_id)
+    def entry(self, execution_id: str, user: str) -> Entry | None:
+        """The book's entry for ``execution_id`` if it is ``user``'s: another user's task is unknown here."""
+        entry = self._book.get(execution_id)
+        return entry if entry is not None and entry.user == user else None
 
     async def wait(self, ids: Sequence[str], limit: float | None = None) -> list[TaskResult] | None:
         """The results of ``ids`` (all in the book), in order; None if ``limit`` (or ``wait_limit``) passed first.
@@ -130,7 +111,7 @@ class Service:
         A request that is cancelled while it waits (its client went away) cancels
         every task of ``ids`` that has not finished.
         """
-        entries = [self._book[execution_id] for execution_id in ids]
+        entries = [entry for execution_id in ids if (entry := self._book.get(execution_id)) is not None]
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(entry.done.wait() for entry in entries)), self.wait_limit if limit is None else limit
@@ -168,37 +149,55 @@ class Service:
             entry.seen_running = True
         return "running" if entry.seen_running else "queued"
 
-    async def lookup(self, execution_id: str) -> TaskResult | State | None:
-        """A task's result, or whether it is queued or running; None if nobody knows it."""
-        entry = self._book.get(execution_id)
+    async def lookup(self, execution_id: str, user: str) -> TaskResult | State | None:
+        """``user``'s task: its result, or whether it is queued or running; None if it is unknown, or
+        another user's (the two must answer alike, so that ownership cannot be probed)."""
+        entry = self.entry(execution_id, user)
         if entry is not None:
             return entry.result if entry.result is not None else await self.state_of(execution_id, entry)
-        result: TaskResult | None = await self.executor.get_result.remote(execution_id)
+        if execution_id in self._book:
+            return None  # another user's task of this book: no need to ask the executor
+        result: TaskResult | None = await self.executor.get_result.remote(execution_id, user)
         if result is not None:
             return result
-        view = await self._pending_view(fresh=True)
+        view = await self.executor.pending.remote(user)
         if execution_id in view["running"]:
             return "running"
         if execution_id in view["queued"]:
             return "queued"
         # It may have finished between the two calls.
-        late: TaskResult | None = await self.executor.get_result.remote(execution_id)
+        late: TaskResult | None = await self.executor.get_result.remote(execution_id, user)
         return late
 
-    async def cancel(self, execution_id: str) -> bool:
-        return bool(await self.executor.cancel.remote(execution_id))
+    async def cancel(self, execution_id: str, user: str) -> bool:
+        return bool(await self.executor.cancel.remote(execution_id, user))
 
-    async def watch(self, execution_id: str) -> AsyncIterator[OutputChunk | TaskResult]:
-        """The task's output chunks as they are written, then its result (``TaskExecutor.watch``)."""
-        entry = self._book.get(execution_id)
-        if entry is not None and entry.result is not None:
-            yield entry.result
-            return
-        async for ref in self.executor.watch.remote(execution_id):
-            item = await ref
-            if isinstance(item, TaskResult) and entry is not None and entry.result is None:
-                await entry.done.wait()  # the book's copy is the one polls see; keep them in step
-            yield item
+    async def watch(self, execution_id: str, user: str) -> AsyncIterator[OutputChunk | TaskResult]:
+        """``user``'s task's output chunks as they are written, then its result (``TaskExecutor.watch``).
+
+        Counted against the watcher caps (``check_watch`` refuses before a response starts); if the
+        consumer goes away first, the executor's watch is cancelled at once, and with it the worker's.
+        """
+        self.watchers.open(execution_id, user)
+        try:
+            entry = self.entry(execution_id, user)
+            if entry is not None and entry.result is not None:
+                yield entry.result
+                return
+            stream = self.executor.watch.remote(execution_id, user)
+            ended = False
+            try:
+                async for ref in stream:
+                    item = await ref
+                    if isinstance(item, TaskResult) and entry is not None and entry.result is None:
+                        await entry.done.wait()  # the book's copy is the one polls see; keep them in step
+                    yield item
+                ended = True
+            finally:
+                if not ended:
+                    ray.cancel(stream)
+        finally:
+            self.watchers.close(execution_id, user)
 
     async def close(self) -> None:
         for settling in list(self._settling):

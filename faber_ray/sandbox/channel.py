@@ -54,6 +54,20 @@ class AgentChannel:
             self.closed = True
             raise ChannelClosed(f"the sandbox {self.name} stopped answering ({error.strerror or error})") from None
 
+    def alive(self) -> bool:
+        """Whether the agent's end is still open, asked without waiting: a socket whose peer closed reads
+        as end-of-file at once. (Frames that arrived already stay where they are.)"""
+        if self.closed:
+            return False
+        if self._ready:
+            return True
+        try:
+            return bool(self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return True  # open, and nothing to read
+        except OSError:
+            return False
+
     def wake(self) -> None:
         """Make a waiting ``receive`` return at once (it returns None, as on a timeout)."""
         try:

@@ -18,9 +18,9 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import SandboxError
 from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup
 from faber_ray.sandbox.channel import AgentChannel, ChannelClosed
-from faber_ray.sandbox.listener import ChannelListener
+from faber_ray.sandbox.listener import ChannelListener, channels_root
 from faber_ray.sandbox.protocol import PROTOCOL_VERSION, AgentMessage, HostMessage, frame
-from faber_ray.sandbox.spec import SandboxProfile, container_spec, gvisor_host_tasks
+from faber_ray.sandbox.spec import SandboxProfile, container_spec, host_pids
 from faber_ray.sandbox.streams import raw_socket
 
 __all__ = ["SandboxContainer"]
@@ -64,6 +64,8 @@ class SandboxContainer:
         self.channel = channel
         self.cgroup = cgroup
         self.shared_cgroup = shared_cgroup
+        #: ``ExecutorConfig.node_sandbox_pids``: what bounds a gVisor sandbox's host tasks (None: measured).
+        self.pid_budget: int | None = None
         self.created_at = created_at
         self.idle_since = created_at
         self.uses = 0
@@ -90,7 +92,7 @@ class SandboxContainer:
         created_at = time.monotonic()
         gvisor = config.runtime == "runsc"
         # gVisor cannot connect to a host socket: there the attach stream carries the channel.
-        listener = None if gvisor else ChannelListener(agent.parent / "channels")
+        listener = None if gvisor else ChannelListener(channels_root())
         try:
             spec = container_spec(
                 profile, config, agent=agent, labels=labels, memory=memory, max_processes=max_processes,
@@ -125,6 +127,7 @@ class SandboxContainer:
                 client, container_id, profile, channel, cgroup, shared_cgroup=gvisor, created_at=created_at,
             )
             container._listener = listener
+            container.pid_budget = config.node_sandbox_pids
             container._stub_requested = True
             container._expect_ready()
         except BaseException:
@@ -193,7 +196,7 @@ class SandboxContainer:
         account: ChildCgroup | SharedCgroup
         if self.shared_cgroup:
             account = SharedCgroup(self.cgroup)
-            max_processes = gvisor_host_tasks(max_processes)
+            max_processes = host_pids(max_processes, gvisor=True, budget=self.pid_budget)
         else:
             if self._agent_pid is None:
                 self._agent_pid = next((pid for pid in self.cgroup.processes() if _ns_pid(pid) == 1), 0)
@@ -214,6 +217,10 @@ class SandboxContainer:
         self._resetting = False
         payload = self._receive(AgentMessage.RESET, REPLY_TIMEOUT)
         return None if payload[:1] == b"\x01" else payload[1:].decode(errors="replace") or "the reset failed"
+
+    def alive(self) -> bool:
+        """Whether the agent still answers: a container killed from outside has closed its channel."""
+        return self.channel.alive()
 
     def kill(self) -> None:
         try:

@@ -26,7 +26,7 @@ from faber_ray.sandbox.protocol import MAX_DATA, AgentMessage, ExitReport, HostM
 from faber_ray.sandbox.streams import CappedBuffer, OutputBudget
 from faber_ray.steps import Run
 
-__all__ = ["OutputListener", "RunRecord", "Execution", "run_once"]
+__all__ = ["NotStarted", "OutputListener", "RunRecord", "Execution", "run_once"]
 
 SAMPLE_INTERVAL = 0.1
 #: How often the agent counts a gVisor task's processes (the host cannot see them).
@@ -37,6 +37,11 @@ AGENT_GRACE = 10.0
 #: Called with (step number or None, "stdout" | "stderr", bytes) as output arrives, for live streaming.
 OutputListener = Callable[[int | None, str, bytes], None]
 _STREAMS = {1: "stdout", 2: "stderr"}
+
+
+class NotStarted(SandboxError):
+    """The sandbox failed before the command could start (its agent died, its cgroup went): nothing of
+    the task ran, so it may run again on another container."""
 
 
 @dataclass
@@ -120,9 +125,15 @@ def run_once(
     record = RunRecord(
         stdout=CappedBuffer(limits.max_output, budget), stderr=CappedBuffer(limits.max_output, budget)
     )
-    account = container.accounting(limits.memory, limits.max_processes)
     try:
-        account.attach(container.take_stub())
+        account = container.accounting(limits.memory, limits.max_processes)
+    except SandboxError as error:
+        raise NotStarted(error.reason) from None
+    try:
+        try:
+            account.attach(container.take_stub())
+        except SandboxError as error:
+            raise NotStarted(error.reason) from None
         spec = spec_payload(
             plan.argv, plan.env, config.work_dir,
             timeout_ms=max(1, math.ceil(limits.timeout * 1000)), max_output=limits.max_output,
@@ -134,6 +145,9 @@ def run_once(
         record.startup_time = started - (requested_at if requested_at is not None else started)
         try:
             container.channel.send(b"".join(parts))
+        except ChannelClosed as error:
+            raise NotStarted(error.reason) from None
+        try:
             _follow(container, account.cpu_time, limits, execution, record, started, config.sandbox_cpus)
         except ChannelClosed:
             record.died = True

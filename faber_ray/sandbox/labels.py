@@ -36,10 +36,14 @@ LABEL_MODE = "faber-ray.mode"
 
 
 def _start_time(pid: int) -> str | None:
+    """The start time of a live process; None for one that is gone, or dead and not yet reaped (a zombie)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 def owner_process(pid: int | None = None) -> str:

@@ -20,19 +20,36 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faber_ray.errors import SandboxError
+from faber_ray.sandbox.agent import agent_dir
 from faber_ray.sandbox.hostpath import private_dir
+from faber_ray.sandbox.labels import owner_process
 
-__all__ = ["CHANNEL_MOUNT", "ChannelListener"]
+__all__ = ["CHANNEL_MOUNT", "ChannelListener", "channel_maker", "channels_root"]
 
 #: Where the socket appears inside the sandbox.
 CHANNEL_MOUNT = "/.faber-ray/channel"
+
+
+def channels_root() -> Path:
+    """Where the channels' directories live: beside the agent, in its private directory."""
+    return agent_dir() / "channels"
+
+
+def channel_maker(name: str) -> str | None:
+    """The making process (``<pid>:<start time>``) a channel directory's name records, if it does."""
+    pid, _, rest = name.partition("-")
+    started, _, _ = rest.partition("-")
+    return f"{pid}:{started}" if pid.isdigit() and started.isdigit() else None
 
 
 class ChannelListener:
     """Listen at a fresh path below ``root`` for the one connection of one container's agent."""
 
     def __init__(self, root: Path) -> None:
-        self.directory = private_dir(root / uuid.uuid4().hex[:16])
+        # The name records who made it, so that a reaper can remove it once its maker is gone
+        # (a process killed with SIGKILL never removes its own).
+        maker = owner_process().replace(":", "-")
+        self.directory = private_dir(root / f"{maker}-{uuid.uuid4().hex[:12]}")
         self.path = self.directory / "agent.sock"
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         self._socket.bind(str(self.path))

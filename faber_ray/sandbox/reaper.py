@@ -11,6 +11,7 @@ containers, or when a caller's ``only`` says so.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ import docker.errors
 
 from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version
 from faber_ray.sandbox.engine import docker_errors
+from faber_ray.sandbox.listener import channel_maker, channels_root
 from faber_ray.sandbox.labels import (
     LABEL,
     LABEL_EXECUTION_ID,
@@ -30,10 +32,15 @@ from faber_ray.sandbox.labels import (
     owner_alive,
 )
 
-__all__ = ["engine_is_local", "list_sandboxes", "maker_is_gone", "reap_sandboxes", "remove_stale_cgroups"]
+__all__ = [
+    "engine_is_local", "list_sandboxes", "maker_is_gone", "reap_sandboxes", "remove_stale_cgroups",
+    "remove_stale_channels",
+]
 
 #: A cgroup directory younger than this may belong to a run that is just starting.
 STALE_CGROUP_SECONDS = 60.0
+#: A channel directory that names no maker may belong to a container still starting until this old.
+STALE_CHANNEL_SECONDS = 300.0
 
 
 def list_sandboxes(client: docker.DockerClient, node_id: str | None = None) -> list[dict[str, str]]:
@@ -86,6 +93,30 @@ def reap_sandboxes(
             if error.status_code != 409:  # 409: the engine (or a sibling reaper) is removing it already
                 raise
     remove_stale_cgroups()
+    remove_stale_channels()
+    return removed
+
+
+def remove_stale_channels(root: Path | None = None, older_than: float = STALE_CHANNEL_SECONDS) -> int:
+    """Remove the channel directories (``sandbox/listener.py``) whose making process is gone from this
+    machine: a process killed with SIGKILL never removes its own. A name that records no maker (made
+    by an older faber-ray) goes once it is older than ``older_than``. Only faber-ray's private
+    directory is walked, and nothing in it is followed (``rmtree`` does not follow links)."""
+    root = root or channels_root()
+    removed, now = 0, time.time()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for entry in entries:
+        maker = channel_maker(entry.name)
+        try:
+            stale = not owner_alive(maker) if maker else now - entry.stat(follow_symlinks=False).st_mtime > older_than
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
     return removed
 
 

@@ -27,7 +27,7 @@ from faber_ray.sandbox.agent import agent_binary
 from faber_ray.sandbox.collection import collect
 from faber_ray.sandbox.container import SandboxContainer
 from faber_ray.sandbox.engine import connect, docker_errors
-from faber_ray.sandbox.execution import Execution, OutputListener, RunRecord, run_once
+from faber_ray.sandbox.execution import Execution, NotStarted, OutputListener, RunRecord, run_once
 from faber_ray.sandbox.labels import labels_for
 from faber_ray.sandbox.outcome import RunFacts, judge_run
 from faber_ray.sandbox.pool import WarmPool
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 Mode = Literal["warm", "fresh"]
 #: Statuses after which a warm container may serve again: the task ended by itself.
 _REUSABLE = {TaskStatus.SUCCESS, TaskStatus.FAILURE}
+#: Runs that failed before their task started (a sandbox found dead) go again on another this many times.
+START_RETRIES = 2
 GVISOR_FALLBACK = (
     "warm mode falls back to fresh containers under gVisor: it does not expose the SysV IPC table, "
     "so a reset could not be proven clean"
@@ -167,13 +169,26 @@ class SandboxRunner:
             return self._result(report, execution, task, image, self.mode)
         runs = runs_of(task, self.config)
         requested = time.monotonic()
+        for attempt in range(START_RETRIES + 1):
+            report = TaskReport()
+            retry, mode = self._attempt(task, runs, execution, report, image, requested, last=attempt == START_RETRIES)
+            if not retry:
+                break
+        return self._result(report, execution, task, image, mode)
+
+    def _attempt(
+        self, task: Task, runs: list[Run], execution: Execution, report: TaskReport, image: str, requested: float,
+        *, last: bool,
+    ) -> tuple[bool, Mode]:
+        """Run ``task`` on one container. Returns whether it failed before the task could start (its
+        container died first) and may go again on another, and the mode that really ran (see ``_release``)."""
         container: SandboxContainer | None = None
-        warm = False
+        taken = retry = pooled = False
         try:
             with docker_errors(image, self.config.runtime):
                 volumes = self._image_volumes(image)
                 profile = SandboxProfile(image, max(run.limits.disk for run in runs), task.network, volumes)
-                container, warm = self._acquire(profile, runs, execution)
+                container, taken = self._acquire(profile, runs, execution)
             execution.container = container
             self._run_steps(container, task, runs, execution, report, requested)
             if task.collect and report.outcomes and not execution.cancelled and not report.outcomes[-1].record.died:
@@ -181,6 +196,11 @@ class SandboxRunner:
                     container, task.collect,
                     max_files=self.config.max_collected_files, max_bytes=self.config.max_collected_bytes,
                 )
+        except NotStarted as error:
+            report.error = f"the sandbox failed before the task started: {error.reason}"
+            retry = not last and not execution.cancelled
+            if retry:
+                log.warning("task %s: %s; running it on another sandbox", execution.execution_id, report.error)
         except ExecutorError as error:
             report.error = error.reason
         except Exception as error:  # noqa: BLE001 - a result must always come back
@@ -192,8 +212,8 @@ class SandboxRunner:
                 clean = report.error is None and not execution.cancelled and all(
                     outcome.status in _REUSABLE and outcome.facts.error is None for outcome in report.outcomes
                 )
-                self._release(container, warm, reusable=clean)
-        return self._result(report, execution, task, image, "warm" if warm else "fresh")
+                pooled = self._release(container, reusable=clean)
+        return retry, "warm" if taken or pooled else "fresh"
 
     def _run_steps(
         self, container: SandboxContainer, task: Task, runs: list[Run], execution: Execution,
@@ -211,6 +231,11 @@ class SandboxRunner:
                     files=task.files if number == 0 else None, requested_at=requested if number == 0 else None,
                     budget=budget,
                 )
+            except NotStarted:
+                if number == 0:
+                    raise  # nothing of the task ran: it may go again on another container
+                report.outcomes.append(Outcome(RunRecord(died=True), RunFacts(cancelled=execution.cancelled)))
+                return
             except ExecutorError as error:
                 report.outcomes.append(Outcome(RunRecord(), RunFacts(cancelled=execution.cancelled, error=error.reason)))
                 return
@@ -239,47 +264,58 @@ class SandboxRunner:
         return self._volumes[image]
 
     def _acquire(self, profile: SandboxProfile, runs: list[Run], execution: Execution) -> tuple[SandboxContainer, bool]:
-        """A container for ``profile``: an idle warm one proven clean, or a new one, bounded for every run."""
+        """A container for ``profile``: an idle warm one proven clean and alive (True), or a new one
+        (False), bounded for every run. A new one that fails to start gives its pool place back."""
         memory = max(run.limits.memory for run in runs)
         processes = max(run.limits.max_processes for run in runs)
         if self.mode == "warm":
             container, evicted = self._pool.take(profile)
             for old in evicted:
                 old.remove()
-            while container is not None:
-                doubt = _reset_outcome(container)
+            if container is not None:
+                doubt = _ready_for_use(container, outer_memory(memory, profile.disk, len(profile.volumes) + 2),
+                                       processes + AGENT_PROCESSES)
                 if doubt is None:
-                    mounts = len(container.profile.volumes) + 2
-                    container.cgroup.set_outer_limits(
-                        outer_memory(memory, profile.disk, mounts), processes + AGENT_PROCESSES
-                    )
                     return container, True
                 log.warning("warm sandbox %s recycled: %s", container.id[:12], doubt)
                 container.remove()
-                container = None
         labels = labels_for(self.node_id, self.owner, execution.execution_id, self.mode)
         parent = self._cgroup_parent
         if parent and self.config.runtime == "runsc":
             # gVisor's OOM kill takes the whole sandbox: a parent of its own keeps the peak readable after.
             parent = f"{parent}/{execution.execution_id}"
-        container = SandboxContainer.start(
-            self.client, profile, self.config, agent=self._agent, labels=labels,
-            memory=memory, max_processes=processes, cgroup_parent=parent,
-        )
-        return container, self.mode == "warm"
+        try:
+            container = SandboxContainer.start(
+                self.client, profile, self.config, agent=self._agent, labels=labels,
+                memory=memory, max_processes=processes, cgroup_parent=parent,
+            )
+        except BaseException:
+            if self.mode == "warm":
+                self._pool.give(None)  # the place taken for it is free again
+            raise
+        return container, False
 
-    def _release(self, container: SandboxContainer, warm: bool, *, reusable: bool) -> None:
+    def _release(self, container: SandboxContainer, *, reusable: bool) -> bool:
+        """End the container's use. True if it held a place in the warm pool: kept for the next task, or
+        recycled because of how this task ended. False if it served this task alone: fresh mode, or a
+        reusable container the pool had no room for (its result then says ``fresh``, which it was)."""
         container.uses += 1
-        if warm and reusable and not self._closed.is_set():
+        if self.mode != "warm":
+            container.remove()
+            return False
+        if reusable and not self._closed.is_set():
             try:
                 container.begin_reset()
             except ExecutorError:
                 reusable = False
-            if reusable and self._pool.give(container):
-                return
-        elif warm:
-            self._pool.give(None)
+        if reusable and not self._closed.is_set():
+            if self._pool.give(container):
+                return True
+            container.remove()
+            return False
+        self._pool.give(None)
         container.remove()
+        return True
 
     def _sweep(self) -> None:
         """Recycle warm containers idle past ``warm_idle_seconds`` (checked a few times per period)."""
@@ -297,9 +333,16 @@ class SandboxRunner:
         )
 
 
-def _reset_outcome(container: SandboxContainer) -> str | None:
+def _ready_for_use(container: SandboxContainer, memory: int, processes: int) -> str | None:
+    """None when an idle warm container proved its reset clean, is alive, and took the next task's
+    outer limits; else why it must go (it may have been killed from outside while it sat idle)."""
     try:
-        return container.end_reset()
+        doubt = container.end_reset()
+        if doubt is None and not container.alive():
+            doubt = "it died while idle (killed or removed from outside)"
+        if doubt is None:
+            container.cgroup.set_outer_limits(memory, processes)
+        return doubt
     except ExecutorError as error:
         return error.reason
 

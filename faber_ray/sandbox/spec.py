@@ -9,6 +9,7 @@ that also covers the agent and the files earlier steps left.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import docker.types
 
 from faber_ray.config import ExecutorConfig
+from faber_ray.models import Task
+from faber_ray.steps import runs_of
 from faber_ray.sandbox.agent import AGENT_MOUNT
 from faber_ray.sandbox.listener import CHANNEL_MOUNT
 from faber_ray.sandbox.seccomp import profile_json
@@ -27,7 +30,10 @@ __all__ = [
     "SandboxProfile",
     "container_spec",
     "gvisor_host_tasks",
+    "host_pids",
+    "node_pid_budget",
     "outer_memory",
+    "task_pids",
     "tmpfs_inodes",
 ]
 
@@ -72,8 +78,50 @@ def outer_memory(memory: int, disk: int, mounts: int) -> int:
 
 
 def gvisor_host_tasks(max_processes: int) -> int:
-    """The host pids limit of a gVisor sandbox: the guest's own cap is RLIMIT_NPROC, this bounds the host."""
+    """The host pids limit of a gVisor sandbox: the guest's own cap is RLIMIT_NPROC, this bounds the host.
+    At the ceiling of 4,096 processes that is 32,832, more than a whole host may have: it is further
+    bounded by the node's budget (``host_pids``)."""
     return GVISOR_BASE_TASKS + GVISOR_TASKS_PER_PROCESS * max_processes
+
+
+def _read_number(path: str, default: int) -> int:
+    try:
+        with open(path) as source:
+            return int(source.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+@functools.lru_cache(maxsize=1)
+def node_pid_budget() -> int:
+    """Host pids (kernel tasks: processes and threads) this node's sandboxes may hold together.
+
+    What ``pid_max`` and ``threads-max`` allow, less what the host used when this was first asked
+    (the tasks counted in ``/proc/loadavg``), less a tenth (at least 1,024) kept for the host to grow.
+    ``ExecutorConfig.node_sandbox_pids`` overrides it.
+    """
+    limit = min(_read_number("/proc/sys/kernel/pid_max", 32768), _read_number("/proc/sys/kernel/threads-max", 1 << 22))
+    try:
+        with open("/proc/loadavg") as loadavg:
+            in_use = int(loadavg.read().split()[3].split("/")[1])
+    except (OSError, ValueError, IndexError):
+        in_use = limit // 10
+    return max(AGENT_PROCESSES + 1, limit - in_use - max(1024, limit // 10))
+
+
+def host_pids(max_processes: int, *, gvisor: bool, budget: int | None = None) -> int:
+    """The host pids one sandbox may hold: its processes and the agent's under runc; under gVisor the
+    Sentry's tasks for that many guest processes, bounded by the node's budget."""
+    if not gvisor:
+        return max_processes + AGENT_PROCESSES
+    return min(gvisor_host_tasks(max_processes), budget if budget is not None else node_pid_budget())
+
+
+def task_pids(task: Task, config: ExecutorConfig) -> int:
+    """What admission reserves of a node's pid budget for ``task``: its largest step's sandbox
+    (the ledger clips it to the node's budget, as ``host_pids`` bounds the container)."""
+    most = max(run.limits.max_processes for run in runs_of(task, config))
+    return gvisor_host_tasks(most) if config.runtime == "runsc" else most + AGENT_PROCESSES
 
 
 def container_spec(
@@ -105,7 +153,7 @@ def container_spec(
         "mounts": mounts,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges", f"seccomp={profile_json()}"],
-        "pids_limit": gvisor_host_tasks(max_processes) if gvisor else max_processes + AGENT_PROCESSES,
+        "pids_limit": host_pids(max_processes, gvisor=gvisor, budget=config.node_sandbox_pids),
         "mem_limit": outer_memory(memory, profile.disk, len(scratch)),
         "memswap_limit": outer_memory(memory, profile.disk, len(scratch)),
         "nano_cpus": int(config.sandbox_cpus * 1e9),

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from faber_ray.scheduling.queue import QueuedTask
 
-__all__ = ["CancelAction", "ExecutionBook", "Phase", "Record"]
+__all__ = ["CancelAction", "ExecutionBook", "Phase", "Record", "owned_by"]
+
+
+def owned_by(owner: str | None, asker: str | None) -> bool:
+    """Whether ``asker`` may see or cancel an execution of ``owner``. A user sees only their own
+    executions; ``None`` asks for the cluster itself (the Python API without ``user=``) and sees all."""
+    return asker is None or owner == asker
 
 
 class Phase(enum.Enum):
@@ -46,7 +52,7 @@ class ExecutionBook:
     def __init__(self) -> None:
         self._records: dict[str, Record] = {}
         self._expected: set[str] = set()  # a result was asked for before the task arrived
-        self._early_cancels: dict[str, str] = {}
+        self._early_cancels: dict[str, tuple[str, str | None]] = {}  # id -> (reason, who asked)
 
     def __contains__(self, execution_id: object) -> bool:
         return execution_id in self._records
@@ -67,10 +73,11 @@ class ExecutionBook:
         self._expected.discard(item.execution_id)
         record = Record(item, Phase.WAITING)
         self._records[item.execution_id] = record
-        reason = self._early_cancels.pop(item.execution_id, None)
-        if reason is not None:
-            record.cancel_reason = reason
-        return reason
+        early = self._early_cancels.pop(item.execution_id, None)
+        if early is None or not owned_by(item.user, early[1]):
+            return None
+        record.cancel_reason = early[0]
+        return early[0]
 
     def _move(self, execution_id: str, to: Phase, allowed: tuple[Phase, ...]) -> Record:
         record = self._records[execution_id]
@@ -93,14 +100,16 @@ class ExecutionBook:
     def delivered(self, execution_id: str) -> None:
         self._records.pop(execution_id, None)
 
-    def cancel(self, execution_id: str, reason: str) -> CancelAction:
+    def cancel(self, execution_id: str, reason: str, user: str | None = None) -> CancelAction:
+        """What to do about a cancel asked by ``user`` (None: the cluster itself, which may cancel anything);
+        another user's execution is treated as unknown."""
         record = self._records.get(execution_id)
         if record is None:
             if execution_id in self._expected:
-                self._early_cancels[execution_id] = reason
+                self._early_cancels[execution_id] = (reason, user)
                 return CancelAction.REMEMBER
             return CancelAction.TOO_LATE
-        if record.phase is Phase.DELIVERING:
+        if not owned_by(record.item.user, user) or record.phase is Phase.DELIVERING:
             return CancelAction.TOO_LATE
         record.cancel_reason = reason
         return CancelAction.KILL if record.phase is Phase.RUNNING else CancelAction.END_NOW
@@ -108,6 +117,11 @@ class ExecutionBook:
     def ids(self, phase: Phase) -> list[str]:
         """Ids in ``phase``, in the order they were accepted."""
         return [execution_id for execution_id, record in self._records.items() if record.phase is phase]
+
+    def visible(self, execution_id: str, user: str | None) -> Record | None:
+        """The record of ``execution_id`` if ``user`` may see it (None sees every record)."""
+        record = self._records.get(execution_id)
+        return record if record is not None and owned_by(record.item.user, user) else None
 
     def running_on(self, worker: str) -> list[str]:
         """Ids a worker runs now, in the order they were accepted."""

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from faber_ray.scheduling.ledger import Need
+
 __all__ = ["BACKLOG", "Placement", "WorkerState"]
 
 #: Tasks a worker may hold beyond the ones it runs, per permit.
@@ -105,14 +107,17 @@ class Placement:
     def has_worker(self, name: str) -> bool:
         return name in self._workers
 
-    def by_node(self, capacity: Callable[[str], int]) -> dict[str, dict[str, Any]]:
+    def by_node(self, capacity: Callable[[str], Need]) -> dict[str, dict[str, Any]]:
         """What ``faber-ray cluster`` shows per node: its workers (sorted by name) with their
-        permits, running tasks and backlog, the node's slots in use, and its memory ``capacity``."""
+        permits, running tasks and backlog, the node's slots in use, and its ``capacity`` (memory, pids)."""
         nodes: dict[str, dict[str, Any]] = {}
         for worker in sorted(self._workers.values(), key=lambda state: state.name):
             node = nodes.setdefault(
                 worker.node_id,
-                {"workers": [], "slots": 0, "slots_in_use": 0, "memory_capacity": capacity(worker.node_id)},
+                {
+                    "workers": [], "slots": 0, "slots_in_use": 0,
+                    "memory_capacity": capacity(worker.node_id).memory, "pids_capacity": capacity(worker.node_id).pids,
+                },
             )
             node["workers"].append({
                 "name": worker.name, "slots": worker.permits, "running": len(worker.running),

@@ -8,17 +8,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from faber_ray.models import Task, TaskResult, TaskStatus
+from faber_ray.scheduling.ledger import Need
 
 __all__ = ["QueuedTask", "TaskQueue"]
 
 
 @dataclass
 class QueuedTask:
-    """A validated task with its id, its memory need and how often it has been run."""
+    """A validated task with its id, what it needs of a node, who submitted it and how often it has run."""
 
     execution_id: str
     task: Task
-    memory: int
+    need: Need
+    user: str | None = None
     attempts: int = 0
     enqueued_at: float = field(default_factory=time.monotonic)
 

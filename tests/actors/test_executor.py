@@ -53,7 +53,7 @@ def executor(make_executor: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def tight(make_executor: Any) -> Any:
-    """Every node offers sandboxes 300 MiB; tasks default to 100 MiB of memory and 10 MiB of disk.
+    """Every node offers sandboxes 300 MiB and 300 host pids; tasks default to 100 MiB of memory and 10 MiB of disk.
 
     Without a Monitor, so admission runs on the Scheduler's own ledger (``executor`` uses the Monitor's).
     """
@@ -62,6 +62,8 @@ def tight(make_executor: Any) -> Any:
         worker_pool_size=1,
         enable_monitoring=False,
         node_sandbox_memory="300MiB",
+        node_sandbox_pids=300,
+        result_cache_bytes="3MiB",
         default_memory_limit="100MiB",
         default_disk="10MiB",
     )
@@ -71,9 +73,11 @@ def echo(word: str) -> Task:
     return Task(command="echo", args=[word])
 
 
-def timed(seconds: float, memory: str | None = None) -> Task:
+def timed(seconds: float, memory: str | None = None, max_processes: int | None = None) -> Task:
     """Prints its own start and end (host clock, nanoseconds) around a sleep."""
     limits = {"memory": memory, "disk": "10MiB"} if memory else None
+    if max_processes is not None:
+        limits = {**(limits or {}), "max_processes": max_processes}
     return Task.model_validate(
         {"command": "sh", "args": ["-c", f"date +%s.%N; sleep {seconds}; date +%s.%N"], "limits": limits}
     )
@@ -234,6 +238,17 @@ def test_get_result_is_an_lru_of_finished_results(executor: Any) -> None:
     assert ray.get(executor.get_result.remote(newer.execution_id)) == newer
     info = ray.get(executor.cache_info.remote())
     assert info["size"] == CACHE and info["capacity"] == CACHE and info["evictions"] >= 1
+
+
+def test_the_result_cache_is_bounded_by_bytes_too(tight: Any) -> None:
+    """Four results of a million bytes each against a 3 MiB cache: the oldest goes, whatever the count."""
+    loud = Task(command="python3", args=["-c", "print('x' * 1_000_000)"])
+    results = [ray.get(tight.execute.remote([loud]))[0] for _ in range(4)]
+    assert all(len(result.stdout) == 1_000_001 for result in results)
+    info = ray.get(tight.cache_info.remote())
+    assert info["bytes"] <= info["max_bytes"] == 3 * 1024**2 and info["evictions"] >= 1
+    assert ray.get(tight.get_result.remote(results[0].execution_id)) is None
+    assert ray.get(tight.get_result.remote(results[-1].execution_id)) == results[-1]
 
 
 def test_submit_returns_at_once_and_cancel_stops_running_queued_and_waiting_tasks(
@@ -430,6 +445,21 @@ def test_task_that_fits_but_has_no_room_now_waits(tight: Any, base_node_ids: set
     assert set(by_node) <= base_node_ids
     for node, intervals in by_node.items():
         assert max_overlap(intervals) == 1, f"node {node[:8]} ran 200 MiB tasks side by side: {intervals}"
+
+
+def test_host_pids_are_admitted_like_memory(tight: Any, base_node_ids: set[str]) -> None:
+    """200 processes each (204 host pids with the agent's) against 300 pids per node: one at a time per
+    node, although memory (100 MiB of 300), the cap (6) and the slots would allow more."""
+    results = ray.get(tight.execute.remote([timed(1, max_processes=200) for _ in range(6)]))
+    assert {r.status for r in results} == {TaskStatus.SUCCESS}
+    by_node: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for result in results:
+        by_node[result.node_id].append(interval(result))
+    assert set(by_node) <= base_node_ids
+    for node, intervals in by_node.items():
+        assert max_overlap(intervals) == 1, f"node {node[:8]} ran 200-process tasks side by side: {intervals}"
+    view = ray.get(tight.cluster.remote())
+    assert all(node["pids_capacity"] == 300 for node in view["nodes"].values())
 
 
 

@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 import ray
+from cli_support import poll
 
 from faber_ray import ExecutionError, OutputChunk, QueueFullError, Step, Task, TaskResult, TaskStatus
+from faber_ray.actors.options import NAMESPACE
+from faber_ray.scheduling.watchers import MAX_WATCHERS_PER_TASK
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +53,56 @@ def test_a_batch_that_does_not_fit_the_queue_now_is_refused_when_asked_not_to_wa
         ray.get(executor.submit_with_ids.remote([Task(command="true")] * 20, None, False))
     ids, refs = ray.get(executor.submit_with_ids.remote([Task(command="true")] * 3, "bob", False))
     assert len(ids) == 3 and all(r.status is TaskStatus.SUCCESS for r in ray.get(refs))
+
+
+def _worker_of(executor: Any, execution_id: str) -> Any:
+    def holder() -> str | None:
+        view = ray.get(executor.cluster.remote())
+        return next(
+            (worker["name"] for node in view["nodes"].values() for worker in node["workers"]
+             if execution_id in worker["tasks"]),
+            None,
+        )
+
+    return ray.get_actor(poll(holder, f"{execution_id} to run"), namespace=NAMESPACE)
+
+
+def test_watchers_hold_no_thread_of_the_worker_and_never_delay_a_cancel(executor: Any) -> None:
+    """A hundred followers of one running task (more than the worker's old thread pool of 64) are all
+    served at once, and a cancel still goes through while they wait."""
+    ids, refs = ray.get(executor.submit_with_ids.remote([Task(command="sh", args=["-c", "echo up; sleep 300"])]))
+    worker = _worker_of(executor, ids[0])
+    streams = [worker.follow.remote(ids[0]) for _ in range(100)]
+    poll(lambda: ray.get(worker.watchers.remote()) == 100, "a hundred watchers to follow at once")
+    assert ray.get(executor.cancel.remote(ids[0])) is True
+    assert ray.get(refs[0]).status.value == "CANCELLED"
+    for stream in streams:  # each got the output so far and ended with the run
+        assert b"".join(ray.get(ref).data for ref in stream) == b"up\n"
+
+
+def test_a_watcher_whose_consumer_is_gone_is_released_at_once(executor: Any) -> None:
+    ids, refs = ray.get(executor.submit_with_ids.remote([Task(command="sh", args=["-c", "echo up; sleep 300"])]))
+    worker = _worker_of(executor, ids[0])
+    streams = [executor.watch.remote(ids[0]) for _ in range(5)]
+    for stream in streams:
+        assert ray.get(next(stream)).data == b"up\n"
+    poll(lambda: ray.get(worker.watchers.remote()) == 5, "five watchers")
+    for stream in streams:
+        ray.cancel(stream)  # what the HTTP replica does when its client disconnects
+    poll(lambda: ray.get(worker.watchers.remote()) == 0, "the cancelled watchers to be released")
+    assert ray.get(executor.pending.remote())["running"] == ids  # the task itself runs on
+    ray.get(executor.cancel.remote(ids[0]))
+    assert ray.get(refs[0]).status.value == "CANCELLED"
+
+
+def test_watchers_are_capped_per_task(executor: Any) -> None:
+    ids, refs = ray.get(executor.submit_with_ids.remote([Task(command="sh", args=["-c", "echo up; sleep 300"])]))
+    streams = [executor.watch.remote(ids[0]) for _ in range(MAX_WATCHERS_PER_TASK)]
+    for stream in streams:
+        assert ray.get(next(stream)).data == b"up\n"
+    with pytest.raises(QueueFullError, match="watchers"):
+        ray.get(next(executor.watch.remote(ids[0])))
+    for stream in streams:
+        ray.cancel(stream)
+    ray.get(executor.cancel.remote(ids[0]))
+    assert ray.get(refs[0]).status.value == "CANCELLED"

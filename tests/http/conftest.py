@@ -3,7 +3,7 @@
 One app serves the whole session (Serve takes a few seconds to start): a
 small executor (4 tasks at once, a queue of 64, warm sandboxes) named in
 faber-ray's namespace, and the app on a free port of 127.0.0.1 with two
-tokens, for the users "alice" and "bob", and an 8 MiB body limit (so the
+tokens, for the users "alice" and "bob", an admin token for "carol", and an 8 MiB body limit (so the
 oversized-body tests need not send 128 MiB). At the end the app and Serve are
 removed and the executor's shutdown must leave no container of its workers.
 """
@@ -22,7 +22,7 @@ from http_support import EXECUTOR_NAME, MAX_BODY_BYTES, MAX_CONCURRENT, QUEUE_SI
 from ray.cluster_utils import Cluster
 
 from faber_ray import ExecutorConfig, TaskExecutor
-from faber_ray.http.app import deploy, undeploy
+from faber_ray.http.serving import deploy, undeploy
 from faber_ray.http.auth import TokenTable
 from faber_ray.sandbox.labels import LABEL, LABEL_OWNER
 
@@ -59,7 +59,9 @@ def api(http_executor: Any) -> Iterator[Api]:
     from ray import serve
 
     deploy(
-        EXECUTOR_NAME, TokenTable.from_tokens({token: "alice", other: "bob"}), host="127.0.0.1", port=port,
+        EXECUTOR_NAME,
+        TokenTable.from_tokens({token: "alice", other: "bob", Api.admin_token: {"user": "carol", "admin": True}}),
+        host="127.0.0.1", port=port,
         max_body_bytes=MAX_BODY_BYTES,
     )
     url = f"http://127.0.0.1:{port}"

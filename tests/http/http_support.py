@@ -22,6 +22,7 @@ class Api:
     token: str
     other_token: str
     executor: Any
+    admin_token: str = "carol-admin-token-0123456789"
 
     def native(self, token: str | None = None, timeout: float = DEADLINE) -> httpx.Client:
         return httpx.Client(
@@ -29,8 +30,10 @@ class Api:
             headers={"Authorization": f"Bearer {token or self.token}"},
         )
 
-    def judge0(self, timeout: float = DEADLINE) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.url}/judge0", timeout=timeout, headers={"X-Auth-Token": self.token})
+    def judge0(self, token: str | None = None, timeout: float = DEADLINE) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.url}/judge0", timeout=timeout, headers={"X-Auth-Token": token or self.token}
+        )
 
 
 def pending(api: Api) -> dict[str, list[str]]:

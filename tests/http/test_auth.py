@@ -12,7 +12,7 @@ import pytest
 from http_support import Api
 
 from faber_ray.errors import ConfigurationError
-from faber_ray.http.auth import TokenTable, digest, token_file_path, user_name_for, write_token_file
+from faber_ray.http.auth import Caller, TokenTable, digest, token_file_path, user_name_for, write_token_file
 
 
 def test_a_mapping_names_users_and_a_list_gets_stable_names() -> None:
@@ -23,6 +23,13 @@ def test_a_mapping_names_users_and_a_list_gets_stable_names() -> None:
     for table in (named, listed):
         for wrong in (None, "", "alice-token-", "alice-token-1 ", "ALICE-TOKEN-1"):
             assert table.user(wrong) is None, wrong
+
+
+def test_a_grant_makes_an_admin() -> None:
+    table = TokenTable.from_tokens({"admin-token-1": {"user": "carol", "admin": True}, "plain-token-1": "dave"})
+    assert table.caller("admin-token-1") == Caller("carol", admin=True)
+    assert table.caller("plain-token-1") == Caller("dave", admin=False)
+    assert table.user("admin-token-1") == "carol" and table.caller("nobody-token") is None
 
 
 def test_the_table_keeps_no_token_and_pickles() -> None:

@@ -258,6 +258,16 @@ def test_additional_files_are_unpacked_into_the_tasks_files() -> None:
     task, record = parse({"source_code": "import helper", "language_id": 71, "additional_files": archive})
     assert task.files == {"data/in.txt": b"42\n", "helper.py": b"X = 1\n", "main.py": b"import helper"}
     assert record.request["additional_files"] == archive
+    assert record.nbytes >= len(archive)
+    settled = record.settled()  # once the run is over the zip is not kept
+    assert settled.request["additional_files"] is None and settled.source_code == record.source_code
+
+
+def test_an_expected_output_longer_than_stdout_can_be_is_refused() -> None:
+    body = {"source_code": "print(1)", "language_id": 71, "expected_output": "x" * 2000}
+    error = refusal(body, config=ExecutorConfig(default_max_output=1000))
+    assert error.field == "expected_output" and "could never match" in error.reason
+    parse({**body, "expected_output": "x" * 1000}, config=ExecutorConfig(default_max_output=1000))
 
 
 @pytest.mark.parametrize(("archive", "words"), [

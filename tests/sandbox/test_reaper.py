@@ -8,19 +8,21 @@ engine is touched.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from faber_ray.sandbox.labels import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER, LABEL_OWNER_PROCESS, owner_process
-from faber_ray.sandbox.reaper import list_sandboxes, maker_is_gone, reap_sandboxes, remove_stale_cgroups
+from faber_ray.sandbox.listener import ChannelListener, channels_root
+from faber_ray.sandbox.reaper import (
+    list_sandboxes, maker_is_gone, reap_sandboxes, remove_stale_cgroups, remove_stale_channels,
+)
 from faber_ray.sandbox.runner import new_execution_id
 
 pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")
@@ -177,3 +179,28 @@ def test_stale_cgroup_directories_are_removed_but_young_or_busy_ones_stay(tmp_pa
     assert remove_stale_cgroups(root, older_than=-1) == 3
     assert not (top / "gone-container").exists() and not (root / "pids" / "faber-ray" / "other").exists()
     assert (top / "busy").exists() and top.exists()
+
+
+def test_channel_directories_of_a_killed_process_are_removed_and_live_ones_kept() -> None:
+    """A process killed with SIGKILL never removes its channels' directories: the reaper does."""
+    script = (
+        "import sys, time\n"
+        "from faber_ray.sandbox.listener import ChannelListener, channels_root\n"
+        "print(ChannelListener(channels_root()).directory, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    theirs = Path(child.stdout.readline().strip())
+    mine = ChannelListener(channels_root())
+    try:
+        assert theirs.is_dir() and theirs.parent == mine.directory.parent == channels_root()
+        remove_stale_channels()
+        assert theirs.is_dir(), "a live process's channel must be kept"
+        child.kill()
+        child.wait()
+        assert remove_stale_channels() >= 1
+        assert not theirs.exists() and mine.directory.is_dir()
+    finally:
+        mine.remove()
+        child.kill()

@@ -6,11 +6,12 @@ import pytest
 
 from faber_ray.models import Task
 from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase
+from faber_ray.scheduling.ledger import Need
 from faber_ray.scheduling.queue import QueuedTask
 
 
 def item(execution_id: str) -> QueuedTask:
-    return QueuedTask(execution_id, Task(command="true"), 1)
+    return QueuedTask(execution_id, Task(command="true"), Need(1))
 
 
 def test_an_execution_moves_through_its_phases_in_order() -> None:

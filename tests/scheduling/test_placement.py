@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from faber_ray.scheduling.ledger import Need
 from faber_ray.scheduling.placement import BACKLOG, Placement
 
 
@@ -144,7 +145,7 @@ def test_by_node_shows_each_nodes_workers_sorted_with_their_slots_and_backlog() 
         placement.add_worker(name, node, 0)
     for execution_id in ("e1", "e2", "e3"):
         placement.assign("w-c", execution_id)
-    nodes = placement.by_node({"A": 100, "B": 200}.__getitem__)
+    nodes = placement.by_node({"A": Need(100, 10), "B": Need(200, 20)}.__getitem__)
     assert [worker["name"] for worker in nodes["A"]["workers"]] == ["w-a", "w-b"]
     b_permits = next(w.permits for w in placement.workers() if w.name == "w-c")
     assert nodes["B"] == {
@@ -152,7 +153,7 @@ def test_by_node_shows_each_nodes_workers_sorted_with_their_slots_and_backlog() 
             "name": "w-c", "slots": b_permits, "running": b_permits,
             "tasks": ["e1", "e2", "e3"][:b_permits], "backlog": 3 - b_permits,
         }],
-        "slots": b_permits, "slots_in_use": b_permits, "memory_capacity": 200,
+        "slots": b_permits, "slots_in_use": b_permits, "memory_capacity": 200, "pids_capacity": 20,
     }
     assert nodes["A"]["slots"] + nodes["B"]["slots"] == 3
     assert nodes["A"]["slots_in_use"] == 0 and nodes["A"]["memory_capacity"] == 100

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from faber_ray.models import Task, TaskStatus
+from faber_ray.scheduling.ledger import Need
 from faber_ray.scheduling.queue import QueuedTask, TaskQueue
 
 
 def item(execution_id: str) -> QueuedTask:
-    return QueuedTask(execution_id, Task(command="true"), memory=1)
+    return QueuedTask(execution_id, Task(command="true"), need=Need(1))
 
 
 def test_fifo_order() -> None:
@@ -79,9 +80,9 @@ def test_capacity_must_be_positive(capacity: int) -> None:
 
 
 def test_an_ended_task_says_why_and_keeps_its_attempts_and_image() -> None:
-    item = QueuedTask("e1", Task(command="true"), 0, attempts=2)
+    item = QueuedTask("e1", Task(command="true"), Need(0), attempts=2)
     result = item.ended(TaskStatus.ERROR, "worker lost", image="faber-ray/python:3", sandbox="warm", node="n1")
     assert (result.execution_id, result.status, result.error) == ("e1", TaskStatus.ERROR, "worker lost")
     assert (result.attempts, result.image, result.sandbox, result.node_id) == (2, "faber-ray/python:3", "warm", "n1")
-    own = QueuedTask("e2", Task(command="true", image="faber-ray/gcc:12"), 0)
+    own = QueuedTask("e2", Task(command="true", image="faber-ray/gcc:12"), Need(0))
     assert own.ended(TaskStatus.CANCELLED, "cancelled", image="faber-ray/python:3", sandbox="fresh").image == "faber-ray/gcc:12"

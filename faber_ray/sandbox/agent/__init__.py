@@ -20,7 +20,7 @@ from pathlib import Path
 from faber_ray.errors import SandboxError
 from faber_ray.sandbox.hostpath import cache_dir, locked, private_dir
 
-__all__ = ["AGENT_MOUNT", "SOURCES", "agent_binary", "agent_digest"]
+__all__ = ["AGENT_MOUNT", "SOURCES", "agent_binary", "agent_digest", "agent_dir"]
 
 #: Where the agent appears inside every sandbox.
 AGENT_MOUNT = "/.faber-ray/agent"
@@ -40,13 +40,18 @@ def agent_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def agent_dir() -> Path:
+    """The private directory of the agent's binary (and of the containers' channel sockets)."""
+    override = os.environ.get("FABER_RAY_AGENT_DIR")
+    return private_dir(Path(override)) if override else cache_dir("agent")
+
+
 def agent_binary() -> Path:
     """The agent's path on this host, building it first if needed (safe to call from many processes)."""
     digest = agent_digest()
     if digest in _built:
         return _built[digest]
-    override = os.environ.get("FABER_RAY_AGENT_DIR")
-    directory = private_dir(Path(override)) if override else cache_dir("agent")
+    directory = agent_dir()
     target = directory / f"agent-{digest}"
     if not target.is_file():
         with locked(directory):
