@@ -55,6 +55,8 @@ NON_FIELD_VARIABLES = frozenset({
 NON_FIELD_PREFIXES = ("FABER_RAY_MN_",)
 MiB = 1024**2
 GiB = 1024**3
+#: The most ``max_task_output`` may be: what one result may hold in a worker's and a collector's memory.
+MAX_TASK_OUTPUT_BOUND = GiB
 
 DEFAULT_BLOCKED_COMMANDS = ["reboot", "shutdown", "halt", "poweroff", "mkfs*"]
 
@@ -174,6 +176,12 @@ class ExecutorConfig(ReportingModel):
     )
     max_env_bytes: ByteCount = Field(64 * 1024, gt=0)
     max_steps: Count = Field(256, gt=0, description="Steps one task may have.")
+    max_task_output: ByteCount = Field(
+        16 * MiB, gt=0, le=MAX_TASK_OUTPUT_BOUND,
+        description="Output one task may return: every stream of every step together (at most 1 GiB). "
+        "max_output caps each stream of each step; this caps their sum, which 256 steps could "
+        "otherwise make 512 times max_output.",
+    )
 
     # Files back out of the sandbox (collect).
     max_collected_files: Count = Field(100, gt=0, description="Files one task's collect may return.")

@@ -30,12 +30,14 @@ STATUS_PRECEDENCE: tuple[TaskStatus, ...] = (
     TaskStatus.SUCCESS,
 )
 
-#: Which ``ResourceLimits`` field each limit status stands for.
+#: Which status each limit stands for: the ``ResourceLimits`` fields, and ``max_task_output``
+#: (an ``ExecutorConfig`` field: the output of every stream of every step of a task together).
 LIMIT_STATUS: dict[str, TaskStatus] = {
     "memory": TaskStatus.MEMORY_LIMIT_EXCEEDED,
     "cpu_time": TaskStatus.CPU_LIMIT_EXCEEDED,
     "timeout": TaskStatus.TIMEOUT,
     "max_output": TaskStatus.OUTPUT_LIMIT_EXCEEDED,
+    "max_task_output": TaskStatus.OUTPUT_LIMIT_EXCEEDED,
 }
 
 

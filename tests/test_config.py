@@ -285,11 +285,13 @@ def test_a_misspelled_variable_is_refused_with_a_yaml_file_too(tmp_path: Path, m
         ("allowed_images", []),
         ("sandbox_cpus", 0),
         ("max_files", 0),
+        ("max_task_output", 0),
+        ("max_task_output", "2g"),  # above its bound, 1 GiB
         *((field, True) for field in (
             "max_concurrent_tasks", "worker_pool_size", "queue_size", "result_cache_size", "max_infra_retries",
             "node_sandbox_memory", "default_timeout", "default_cpu_limit", "default_memory_limit",
             "default_max_processes", "default_max_output", "default_disk", "sandbox_cpus", "max_command_bytes",
-            "max_stdin_bytes", "max_files", "max_files_bytes", "max_env_bytes",
+            "max_stdin_bytes", "max_files", "max_files_bytes", "max_env_bytes", "max_task_output",
         )),
         ("queue_size", False),
     ],
@@ -299,6 +301,14 @@ def test_bad_value_names_the_field(field: str, value: object) -> None:
         ExecutorConfig.build({field: value})
     assert caught.value.field == field
     assert f"field '{field}'" in str(caught.value)
+
+
+def test_max_task_output_bounds_the_output_of_a_whole_task() -> None:
+    """16 MiB by default over every stream of every step; a size string up to 1 GiB."""
+    assert ExecutorConfig().max_task_output == 16 * MiB
+    assert ExecutorConfig(max_task_output="1g").max_task_output == GiB
+    with pytest.raises(ConfigurationError, match="1073741824"):
+        ExecutorConfig(max_task_output=GiB + 1)
 
 
 def test_null_allowed_images_says_how_to_allow_any() -> None:

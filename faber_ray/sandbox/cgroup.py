@@ -8,6 +8,16 @@ kills) starts at zero and belongs to that task alone, as in go-judge. The
 task's limits are written on that child; the container's cgroup keeps an
 outer bound for the agent and the files of earlier steps.
 
+A removed memory cgroup lingers in the kernel ("dying") for as long as any
+page is still charged to it, and the page cache a run read from disk stays
+charged to that run's cgroup after it is gone: a task that reads files the
+cache had lost (or evicts them itself) leaves one behind, for good. So a
+child that still holds file pages when it is removed is counted on its
+container, and the container's memory is reclaimed (``reclaim``), which
+frees those pages and with them the dying cgroups: in warm mode once
+``LINGER_LIMIT`` such children have gathered, and whenever a container that
+has any is removed. Counters stay exact: every run still gets a new cgroup.
+
 Under gVisor the task's processes live inside the Sentry, out of the host's
 reach, so the container's own cgroup is re-limited for each task and its
 counters are read as differences from a baseline (``SharedCgroup``).
@@ -20,16 +30,32 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from faber_ray.errors import SandboxError
 
-__all__ = ["CGROUP_ROOT", "ChildCgroup", "ContainerCgroup", "CgroupUsage", "SharedCgroup", "cgroup_version"]
+__all__ = [
+    "CGROUP_ROOT", "ChildCgroup", "ContainerCgroup", "CgroupUsage", "SharedCgroup", "cgroup_version", "tcp_share",
+]
 
 CGROUP_ROOT = Path(os.environ.get("FABER_RAY_CGROUP_ROOT", "/sys/fs/cgroup"))
+#: The most of a run's memory set aside for TCP socket buffers on cgroup v1 (see ``tcp_share``).
+TCP_SHARE_MAX = 16 * 1024 * 1024
+#: How long a gVisor sandbox may take to give a finished step's memory back to the host.
+SENTRY_RELEASE_SECONDS = 5.0
+#: Removed children still holding file pages a warm container may gather before its memory is reclaimed.
+LINGER_LIMIT = 16
 #: The v1 controllers a task is moved into; cpu quota and devices stay the container's.
 _V1_CONTROLLERS = ("memory", "pids", "cpuacct")
+
+
+def tcp_share(memory: int) -> int:
+    """The part of a run's memory its TCP socket buffers may take on cgroup v1, where the kernel
+    counts them apart: an eighth, at most 16 MiB (loopback runs at full speed with 16 MiB and
+    slows to a crawl with 1 MiB; most tasks never use TCP, so the share is kept small)."""
+    return min(TCP_SHARE_MAX, memory // 8)
 
 
 def cgroup_version(root: Path = CGROUP_ROOT) -> int:
@@ -101,6 +127,8 @@ class ContainerCgroup:
         self.version = version
         self._limits: tuple[int, int] | None = None
         self._children = 0
+        #: Children removed while file pages were still charged to them: each lingers until those go.
+        self.lingering = 0
 
     @classmethod
     def at(cls, relative: str, root: Path = CGROUP_ROOT) -> ContainerCgroup:
@@ -154,8 +182,27 @@ class ContainerCgroup:
         _write(self._dir("pids") / "pids.max", processes)
         self._limits = (memory, processes)
 
+    def reclaim(self) -> None:
+        """Free the page cache charged anywhere below this container, which frees its lingering
+        children. Called between tasks, when the task's files are gone: what cannot be reclaimed
+        (the agent's own memory) stays, and the kernel gives up on it after a few passes."""
+        memory = self._dir("memory")
+        try:
+            if self.version == 2:
+                current = _read_int(memory / "memory.current")
+                if current:
+                    _write(memory / "memory.reclaim", current, optional=True)
+            else:
+                _write(memory / "memory.force_empty", 0, optional=True)
+        except SandboxError:
+            pass  # the container is going (or gone): nothing here may stop its removal
+        self.lingering = 0
+
     def child(self, name: str, agent_pid: int) -> ChildCgroup:
-        """A fresh cgroup for one task or step; on v2 the agent first moves to a leaf of its own."""
+        """A fresh cgroup for one task or step; on v2 the agent first moves to a leaf of its own.
+        A warm container that gathered ``LINGER_LIMIT`` lingering children is reclaimed first."""
+        if self.lingering >= LINGER_LIMIT:
+            self.reclaim()
         if self.version == 2 and not self._children:
             leaf = self.paths[""] / "agent"
             _mkdir(leaf)
@@ -163,8 +210,8 @@ class ContainerCgroup:
             _write(self.paths[""] / "cgroup.subtree_control", "+memory +pids +cpu", optional=True)
         self._children += 1
         if self.version == 2:
-            return ChildCgroup({"": self.paths[""] / name}, 2)
-        return ChildCgroup({controller: self._dir(controller) / name for controller in _V1_CONTROLLERS}, 1)
+            return ChildCgroup({"": self.paths[""] / name}, 2, self)
+        return ChildCgroup({controller: self._dir(controller) / name for controller in _V1_CONTROLLERS}, 1, self)
 
 
 def _mkdir(path: Path) -> None:
@@ -197,14 +244,25 @@ def _usage(directory: dict[str, Path], version: int) -> CgroupUsage:
             pids_limit_hits=_read_keyed(path / "pids.events", "max") or 0,
             oom_kills=_read_keyed(path / "memory.events", "oom_kill") or 0,
         )
-    pids = directory["pids"]
+    pids, memory = directory["pids"], directory["memory"]
     return CgroupUsage(
         cpu_time=(_read_int(directory["cpuacct"] / "cpuacct.usage") or 0) / 1e9,
-        peak_memory=_read_int(directory["memory"] / "memory.max_usage_in_bytes") or 0,
+        # Each counter's own peak: their sum is at least the peak of the total, and what the run was allowed.
+        peak_memory=(_read_int(memory / "memory.max_usage_in_bytes") or 0)
+        + (_read_int(memory / "memory.kmem.tcp.max_usage_in_bytes") or 0),
         processes=_read_int(pids / "pids.peak") or _read_int(pids / "pids.current") or 0,
         pids_limit_hits=_read_keyed(pids / "pids.events", "max") or 0,
-        oom_kills=_read_keyed(directory["memory"] / "memory.oom_control", "oom_kill") or 0,
+        oom_kills=_read_keyed(memory / "memory.oom_control", "oom_kill") or 0,
     )
+
+
+def _file_pages(memory: Path) -> int:
+    """Bytes of page cache charged to this cgroup itself (tmpfs is not among them: it is freed with its files)."""
+    try:
+        stat = dict(line.split(" ", 1) for line in _read(memory / "memory.stat").splitlines())
+        return int(stat.get("active_file", 0)) + int(stat.get("inactive_file", 0))
+    except (OSError, ValueError):
+        return 0
 
 
 @dataclass
@@ -213,6 +271,7 @@ class ChildCgroup:
 
     paths: dict[str, Path]
     version: int
+    container: ContainerCgroup | None = None  #: whose ``lingering`` counts this one if it lingers
     made: bool = field(default=False, init=False)
 
     def create(self, memory: int, processes: int) -> None:
@@ -226,9 +285,14 @@ class ChildCgroup:
             _write(path / "pids.max", processes)
             return
         memory_dir = self.paths["memory"]
-        _set_v1_memory(memory_dir, memory, raising=False)
-        # Socket buffers escape a v1 memory limit unless TCP accounting is switched on here.
-        _write(memory_dir / "memory.kmem.tcp.limit_in_bytes", memory, optional=True)
+        # v1 counts TCP socket buffers apart from memory, under a limit of their own: a share of the
+        # run's memory goes to them and the rest to everything else, so that together they fit it.
+        tcp = tcp_share(memory)
+        try:
+            _write(memory_dir / "memory.kmem.tcp.limit_in_bytes", tcp)
+        except SandboxError:
+            tcp = 0  # no TCP accounting on this kernel: the buffers are not charged to the run at all
+        _set_v1_memory(memory_dir, memory - tcp, raising=False)
         _write(self.paths["pids"] / "pids.max", processes)
 
     def attach(self, pid: int) -> None:
@@ -247,6 +311,8 @@ class ChildCgroup:
         """Remove the directories; one still busy (a process not yet gone) is left to the reaper."""
         if not self.made:
             return
+        if self.container is not None and _file_pages(self.paths["" if self.version == 2 else "memory"]):
+            self.container.lingering += 1
         for path in self.paths.values():
             for _ in range(100):
                 try:
@@ -278,10 +344,21 @@ class SharedCgroup:
 
     def create(self, memory: int, processes: int) -> None:
         # The parent holds the host-task limit, so that its refusals are counted where they survive.
-        self.container.set_outer_limits(memory, processes + 16)
+        deadline = time.monotonic() + SENTRY_RELEASE_SECONDS
+        while True:
+            try:
+                self.container.set_outer_limits(memory, processes + 16)
+                break
+            except SandboxError:
+                # A step below the last one's memory: the kernel refuses a limit under the usage, and
+                # the Sentry gives freed memory back to the host a moment after the last step ended.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
         _write(self._parent("pids") / "pids.max", processes)
         if self.container.version == 1:
-            _write(self.container.paths["memory"] / "memory.max_usage_in_bytes", 0, optional=True)
+            for peak in ("memory.max_usage_in_bytes", "memory.kmem.tcp.max_usage_in_bytes"):
+                _write(self.container.paths["memory"] / peak, 0, optional=True)
         self._base = self._raw()
 
     def attach(self, pid: int) -> None:

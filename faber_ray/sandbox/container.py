@@ -242,6 +242,8 @@ class SandboxContainer:
 
     def remove(self) -> None:
         """Stop and remove the container (and any volume), whatever state it is in."""
+        if self.cgroup.lingering:  # or the page cache its runs read would keep their cgroups for good
+            self.cgroup.reclaim()
         self.channel.close()
         if _remove(self.client, self.id) and self.lease is not None:
             self.lease.release()  # only once the container is gone: a uid is never shared by two live ones

@@ -23,7 +23,7 @@ from faber_ray.sandbox.cgroup import CgroupUsage
 from faber_ray.sandbox.channel import ChannelClosed
 from faber_ray.sandbox.container import SandboxContainer
 from faber_ray.sandbox.protocol import MAX_DATA, AgentMessage, ExitReport, HostMessage, frame, spec_payload
-from faber_ray.sandbox.streams import CappedBuffer
+from faber_ray.sandbox.streams import CappedBuffer, OutputBudget
 from faber_ray.steps import Run
 
 __all__ = ["NotStarted", "OutputListener", "RunRecord", "Execution", "run_once"]
@@ -117,10 +117,18 @@ def run_once(
     *,
     files: Mapping[str, str | bytes] | None = None,
     requested_at: float | None = None,
+    budget: OutputBudget | None = None,
 ) -> RunRecord:
-    """Run ``plan`` in ``container`` to its end; every process it started is gone on return."""
+    """Run ``plan`` in ``container`` to its end; every process it started is gone on return.
+
+    ``budget`` is what the task may still keep of its output over all its runs; the run takes
+    what it keeps from it.
+    """
     limits = plan.limits
-    record = RunRecord(stdout=CappedBuffer(limits.max_output), stderr=CappedBuffer(limits.max_output))
+    budget = budget if budget is not None else OutputBudget(config.max_task_output)
+    record = RunRecord(
+        stdout=CappedBuffer(limits.max_output, budget), stderr=CappedBuffer(limits.max_output, budget)
+    )
     try:
         account = container.accounting(limits.memory, limits.max_processes)
     except SandboxError as error:
@@ -134,7 +142,7 @@ def run_once(
             plan.argv, plan.env, config.work_dir,
             timeout_ms=max(1, math.ceil(limits.timeout * 1000)), max_output=limits.max_output,
             rlimits=rlimits(limits, gvisor=container.shared_cgroup),
-            sample_ms=GVISOR_SAMPLE_MS if container.shared_cgroup else 0,
+            sample_ms=GVISOR_SAMPLE_MS if container.shared_cgroup else 0, max_total=budget.left,
         )
         parts = [frame(HostMessage.SPEC, spec), *_staging(files, plan.stdin), frame(HostMessage.GO)]
         started = time.monotonic()
@@ -193,9 +201,11 @@ def _follow(
         if kind == AgentMessage.OUT:
             stream = _STREAMS.get(payload[0])
             buffer = record.stdout if payload[0] == 1 else record.stderr
+            before = buffer.kept
             buffer.feed(payload[1:])
-            if execution.listener is not None and stream:
-                execution.listener(execution.step, stream, payload[1:])
+            kept = payload[1 : 1 + buffer.kept - before]  # live output never exceeds what the result keeps
+            if execution.listener is not None and stream and kept:
+                execution.listener(execution.step, stream, kept)
         elif kind == AgentMessage.EXIT:
             record.report = ExitReport.parse(payload)
             # The agent capped what it sent; it counted everything.

@@ -72,6 +72,8 @@ def judge_run(
         return facts
     if report.flags & (ExitFlag.STDOUT_OVER | ExitFlag.STDERR_OVER):
         facts.limits_hit.add("max_output")
+    if report.flags & ExitFlag.TOTAL_OVER:
+        facts.limits_hit.add("max_task_output")
     if report.end is End.STAGING:
         reason = os.strerror(report.errno) if report.errno else "failed"
         facts.error = facts.error or f"could not prepare the task: {report.message}: {reason}"

@@ -73,6 +73,7 @@ class SpecKey(enum.IntEnum):
     MAX_OUTPUT = 5
     RLIMIT = 6
     SAMPLE_MS = 7
+    MAX_TOTAL = 8  #: bytes this run may keep over both streams: what is left of the task's max_task_output
 
 
 class End(enum.IntEnum):
@@ -91,6 +92,8 @@ class ExitFlag(enum.IntFlag):
     KILLED = 8
     CPU_RLIMIT = 16  #: the command's own CPU time, as its kernel counts it, reached its RLIMIT_CPU
     FSIZE_FULL = 32  #: it exited 153 while a writable mount held RLIMIT_FSIZE bytes (or was full)
+    TOTAL_OVER = 64  #: the two streams together passed what the task had left of max_task_output
+    IPC_LEFT = 128  #: IPC objects the run made could not all be removed after it (the message says which)
 
 
 class EntryKind(enum.IntEnum):
@@ -121,6 +124,7 @@ def spec_payload(
     max_output: int,
     rlimits: Mapping[int, tuple[int, int]],
     sample_ms: int = 0,
+    max_total: int | None = None,
 ) -> bytes:
     """The SPEC frame's payload: what the stub needs to exec, and what the agent enforces."""
     parts = [_record(SpecKey.ARG, arg.encode()) for arg in argv]
@@ -128,6 +132,8 @@ def spec_payload(
     parts.append(_record(SpecKey.CWD, cwd.encode()))
     parts.append(_record(SpecKey.TIMEOUT_MS, struct.pack(">Q", timeout_ms)))
     parts.append(_record(SpecKey.MAX_OUTPUT, struct.pack(">Q", max_output)))
+    if max_total is not None:
+        parts.append(_record(SpecKey.MAX_TOTAL, struct.pack(">Q", max_total)))
     if sample_ms:
         parts.append(_record(SpecKey.SAMPLE_MS, struct.pack(">Q", sample_ms)))
     for resource, (soft, hard) in rlimits.items():

@@ -31,8 +31,10 @@ from faber_ray.sandbox.execution import Execution, NotStarted, OutputListener, R
 from faber_ray.sandbox.labels import labels_for
 from faber_ray.sandbox.outcome import RunFacts, judge_run
 from faber_ray.sandbox.pool import WarmPool
+from faber_ray.sandbox.protocol import ExitFlag
 from faber_ray.sandbox.report import Outcome, TaskReport, build_result
 from faber_ray.sandbox.spec import AGENT_PROCESSES, SandboxProfile, outer_memory
+from faber_ray.sandbox.streams import OutputBudget
 from faber_ray.sandbox.uids import HostUids, parse_user
 from faber_ray.steps import Run, runs_of
 from faber_ray.validation import validate_task
@@ -222,13 +224,16 @@ class SandboxRunner:
         report: TaskReport, requested: float,
     ) -> None:
         """Each run in turn in one container; a run that does not succeed stops the rest unless it
-        may continue (a cancel, an error or a dead sandbox always stop them)."""
+        may continue (a cancel, an error or a dead sandbox always stop them). Their output
+        together is held to ``max_task_output``."""
+        budget = OutputBudget(self.config.max_task_output)
         for number, run in enumerate(runs):
             execution.step = number if task.steps is not None else None
             try:
                 record = run_once(
                     container, run, execution, self.config,
                     files=task.files if number == 0 else None, requested_at=requested if number == 0 else None,
+                    budget=budget,
                 )
             except NotStarted:
                 if number == 0:
@@ -249,6 +254,10 @@ class SandboxRunner:
             report.outcomes.append(outcome)
             stop = outcome.status in (TaskStatus.CANCELLED, TaskStatus.ERROR) or record.died
             if stop or (outcome.status is not TaskStatus.SUCCESS and not run.continue_on_failure):
+                return
+            if number + 1 < len(runs) and record.report and record.report.flags & ExitFlag.IPC_LEFT:
+                # The agent removes what each run left in IPC; if it could not, the next must not see it.
+                report.error = f"the sandbox could not clear what step {number} left in IPC: {record.report.message}"
                 return
 
     def _image_volumes(self, image: str) -> tuple[str, ...]:

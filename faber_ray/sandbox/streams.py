@@ -11,34 +11,56 @@ from __future__ import annotations
 import socket
 import struct
 
-__all__ = ["CappedBuffer", "DockerDemux", "raw_socket"]
+__all__ = ["CappedBuffer", "DockerDemux", "OutputBudget", "raw_socket"]
 
 _HEADER = struct.Struct(">BxxxL")
 _CHUNK = 64 * 1024
 
 
-class CappedBuffer:
-    """Keeps the first ``cap`` bytes and counts everything offered."""
+class OutputBudget:
+    """What a task may still keep of its output, over every stream of every step (``max_task_output``).
 
-    def __init__(self, cap: int) -> None:
+    The agent enforces it too (it kills the task past it); the host holds to it as well, so that
+    what a result carries never depends on the sandbox behaving.
+    """
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+class CappedBuffer:
+    """Keeps the first ``cap`` bytes (and no more than its ``budget`` allows) and counts everything offered."""
+
+    def __init__(self, cap: int, budget: OutputBudget | None = None) -> None:
         self.cap = cap
         self.seen = 0
+        self.budget = budget
         self._parts: list[bytes] = []
         self._kept = 0
 
     @property
+    def kept(self) -> int:
+        """Bytes kept so far."""
+        return self._kept
+
+    @property
     def overflowed(self) -> bool:
-        return self.seen > self.cap
+        """Something offered was not kept: the stream's cap or the task's budget cut it."""
+        return self.seen > self._kept
 
     def feed(self, data: bytes) -> bool:
-        """Add ``data``; return True the moment the cap is first exceeded."""
+        """Add ``data``; return True the moment something is first left out."""
         was_over = self.overflowed
         self.seen += len(data)
         room = self.cap - self._kept
+        if self.budget is not None:
+            room = min(room, self.budget.left)
         if room > 0:
             part = data[:room]
             self._parts.append(part)
             self._kept += len(part)
+            if self.budget is not None:
+                self.budget.left -= len(part)
         return self.overflowed and not was_over
 
     def text(self) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from faber_ray import ResourceLimits, Task, TaskStatus
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup
+from faber_ray.sandbox.cgroup import LINGER_LIMIT, ChildCgroup, ContainerCgroup, SharedCgroup, tcp_share
 from faber_ray.sandbox.runner import SandboxRunner
 
 MiB = 1024**2
@@ -69,21 +69,73 @@ def test_v1_child_is_made_limited_joined_read_and_removed(tmp_path: Path) -> Non
         (path / "cgroup.procs").write_text("")
     child.create(64 * MiB, 16)
     memory = child.paths["memory"]
-    assert (memory / "memory.limit_in_bytes").read_text() == str(64 * MiB)
-    assert (memory / "memory.memsw.limit_in_bytes").read_text() == str(64 * MiB)
-    assert (memory / "memory.kmem.tcp.limit_in_bytes").read_text() == str(64 * MiB)  # socket buffers count
+    # v1 counts socket buffers apart: an eighth of the memory is theirs, and the rest is the limit of everything else.
+    assert (memory / "memory.limit_in_bytes").read_text() == str(56 * MiB)
+    assert (memory / "memory.memsw.limit_in_bytes").read_text() == str(56 * MiB)
+    assert (memory / "memory.kmem.tcp.limit_in_bytes").read_text() == str(8 * MiB)
     assert (child.paths["pids"] / "pids.max").read_text() == "16"
     child.attach(4321)
     assert all((path / "cgroup.procs").read_text() == "4321" for path in child.paths.values())
     (child.paths["cpuacct"] / "cpuacct.usage").write_text("1500000000\n")
     (memory / "memory.max_usage_in_bytes").write_text(f"{3 * MiB}\n")
+    (memory / "memory.kmem.tcp.max_usage_in_bytes").write_text(f"{MiB}\n")  # counted in the peak
     (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
     (child.paths["pids"] / "pids.peak").write_text("7\n")
     (child.paths["pids"] / "pids.events").write_text("max 3\n")
     usage = child.read()
     assert (usage.cpu_time, usage.peak_memory, usage.processes, usage.pids_limit_hits, usage.oom_kills) == (
-        1.5, 3 * MiB, 7, 3, 1,
+        1.5, 4 * MiB, 7, 3, 1,
     )
+
+
+@pytest.mark.parametrize(("memory", "share"), [(6 * MiB, 6 * MiB // 8), (64 * MiB, 8 * MiB), (512 * MiB, 16 * MiB)])
+def test_the_tcp_share_is_an_eighth_of_the_memory_at_most_16_mib(memory: int, share: int) -> None:
+    assert tcp_share(memory) == share
+
+
+def test_without_tcp_accounting_the_whole_memory_is_the_limit(tmp_path: Path) -> None:
+    root = fake_v1(tmp_path)
+    child = ContainerCgroup.at("faber-ray/c1", root=root).child("step-1", agent_pid=100)
+    for path in child.paths.values():
+        path.mkdir()
+    for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
+        (child.paths["memory"] / name).write_text("max\n")
+    (child.paths["pids"] / "pids.max").write_text("max\n")
+    child.create(64 * MiB, 16)
+    assert (child.paths["memory"] / "memory.limit_in_bytes").read_text() == str(64 * MiB)
+
+
+def test_children_that_keep_page_cache_are_counted_and_reclaimed_at_the_limit(tmp_path: Path) -> None:
+    """A removed child still holding file pages lingers in the kernel: the container counts it, and
+    reclaims its memory (which frees those pages) before the run after the limit."""
+    root = fake_v1(tmp_path)
+    container = ContainerCgroup.at("faber-ray/c1", root=root)
+    (container.paths["memory"] / "memory.force_empty").write_text("")
+    for number in range(LINGER_LIMIT):
+        child = container.child(f"step-{number}", agent_pid=100)
+        child.made = True  # as create() would; the fake directories are never made, so rmdir finds nothing
+        child.paths["memory"].mkdir()
+        cached = 4096 if number % 2 == 0 else 0  # tmpfs (shmem) is not file cache: it goes with its files
+        (child.paths["memory"] / "memory.stat").write_text(
+            f"cache {cached + 8192}\nshmem 8192\ninactive_file {cached}\nactive_file 0\n"
+        )
+        child.remove()
+    assert container.lingering == LINGER_LIMIT // 2
+    container.lingering = LINGER_LIMIT
+    container.child("step-next", agent_pid=100)
+    assert (container.paths["memory"] / "memory.force_empty").read_text() == "0"
+    assert container.lingering == 0
+
+
+def test_v2_reclaim_asks_for_everything_the_container_holds(tmp_path: Path) -> None:
+    root = fake_v2(tmp_path)
+    container = ContainerCgroup.at("faber-ray/c1", root=root)
+    (container.paths[""] / "memory.current").write_text("123456\n")
+    (container.paths[""] / "memory.reclaim").write_text("")
+    container.lingering = 3
+    container.reclaim()
+    assert (container.paths[""] / "memory.reclaim").read_text() == "123456"
+    assert container.lingering == 0
 
 
 def test_v2_child_moves_the_agent_to_a_leaf_first(tmp_path: Path) -> None:

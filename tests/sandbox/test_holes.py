@@ -113,6 +113,23 @@ def test_tcp_buffers_are_held_to_the_memory_limit(runner: SandboxRunner) -> None
         assert result.status is S.MEMORY_LIMIT_EXCEEDED
 
 
+def test_tcp_buffers_and_ordinary_memory_share_one_limit(runner: SandboxRunner) -> None:
+    """40 MiB of ordinary memory, then as much queued TCP as the kernel takes, under memory=64 MiB:
+    on cgroup v1 TCP buffers have a counter of their own, and once they had a budget of their own
+    beside ``memory`` (40 + 72 MiB held, SUCCESS, a reported peak of 46 MiB). Both must fit the one
+    limit, and the peak must count both."""
+    hold = "hog = bytearray(40 << 20)\nfor i in range(0, len(hog), 4096):\n    hog[i] = 1\n"
+    result = runner.run(Task(command="python3", args=["-c", hold + TCP_FLOOD],
+                             limits=ResourceLimits(memory=64 * MiB, disk="8m", timeout=120)))
+    if result.status is S.MEMORY_LIMIT_EXCEEDED:
+        return  # held, by the kernel's OOM killer
+    assert result.status is S.SUCCESS, result
+    queued = int(result.stdout.split()[0])
+    assert 40 * MiB + queued <= 64 * MiB, f"{queued / MiB:.0f} MiB of TCP queued beside 40 MiB"
+    assert result.resource_usage.peak_memory >= 40 * MiB + queued  # the peak counts the buffers
+    assert result.resource_usage.peak_memory <= 64 * MiB + MiB
+
+
 # A4: an image's VOLUME gets a sized tmpfs, and nothing persists ------------------------
 
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import TEST_NODE_ID
 
 from faber_ray.models import ResourceLimits, Task, TaskResult, TaskStatus
-from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version
+from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version, tcp_share
 from faber_ray.sandbox.labels import owner_process
 from faber_ray.sandbox.reaper import list_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner, new_execution_id
@@ -135,20 +135,23 @@ def test_memory_limit_exceeded(runner: SandboxRunner, argv: tuple[str, ...]) -> 
 
 
 def test_memory_and_swap_limits_are_equal(runner: SandboxRunner) -> None:
-    """No swap: memory+swap is capped at the memory limit, read from inside on the task's own cgroup."""
+    """No swap: memory+swap is capped at the memory limit, read from inside on the task's own cgroup.
+    On v1, where TCP buffers have a counter of their own, the two limits share the memory."""
     memory = 96 * MiB
     result = sh(
         runner,
         "cd /sys/fs/cgroup; if [ -f cgroup.controllers ]; then d=$(basename $(cut -d: -f3 /proc/self/cgroup)); "
-        "echo v2 $(cat $d/memory.max) $(cat $d/memory.swap.max); else "
+        "echo v2 $(cat $d/memory.max) $(cat $d/memory.swap.max) 0; else "
         "d=memory/$(basename $(grep ':memory:' /proc/self/cgroup | cut -d: -f3)); "
-        "echo v1 $(cat $d/memory.limit_in_bytes) $(cat $d/memory.memsw.limit_in_bytes); fi",
+        "echo v1 $(cat $d/memory.limit_in_bytes) $(cat $d/memory.memsw.limit_in_bytes) "
+        "$(cat $d/memory.kmem.tcp.limit_in_bytes); fi",
         limits={"memory": memory},
     )
     assert result.status is S.SUCCESS, result.stderr
-    version, limit, swap = result.stdout.split()
-    assert int(limit) == memory
-    assert int(swap) == (memory if version == "v1" else 0)
+    version, limit, swap, tcp = result.stdout.split()
+    assert int(limit) + int(tcp) == memory
+    assert int(tcp) == (tcp_share(memory) if version == "v1" else 0)
+    assert int(swap) == (int(limit) if version == "v1" else 0)
 
 
 BUSY = "while True: pass"

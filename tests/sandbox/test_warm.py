@@ -185,6 +185,18 @@ def test_env_stdin_and_output_of_a_are_nowhere_for_b(warm: SandboxRunner) -> Non
     assert "s3cr3t" not in b.stdout + b.stderr
 
 
+def test_the_agent_keeps_none_of_a_large_input(warm: SandboxRunner) -> None:
+    """A relays 12 MiB of stdin through the agent; B, in the same container, finds the agent small
+    again (its resident size is public in /proc/1/status even though it is not dumpable)."""
+    stdin = b"s3cr3t-input " * (12 * MiB // 13)
+    a = sh(warm, "wc -c", stdin=stdin)
+    assert (a.status, body(a)) == (S.SUCCESS, f"{len(stdin)}\n"), a.stderr
+    b = sh(warm, "grep VmRSS /proc/1/status")
+    assert same_container(a, b)
+    resident_kib = int(body(b).split()[1])
+    assert resident_kib < 4096, body(b)
+
+
 ATTACK = r"""
 import ctypes, os, signal
 libc = ctypes.CDLL(None, use_errno=True)

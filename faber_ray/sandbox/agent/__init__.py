@@ -24,7 +24,7 @@ __all__ = ["AGENT_MOUNT", "SOURCES", "agent_binary", "agent_digest", "agent_dir"
 
 #: Where the agent appears inside every sandbox.
 AGENT_MOUNT = "/.faber-ray/agent"
-SOURCES = ("agent.h", "agent.c", "stub.c", "reset.c", "collect.c", "identity.c")
+SOURCES = ("agent.h", "agent.c", "stub.c", "reset.c", "ipc.c", "collect.c", "identity.c")
 _HERE = Path(__file__).parent
 _FLAGS = ["-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror", "-std=gnu11"]
 _COMPILER_HINT = "install a C compiler and static libc (Debian: apt-get install gcc libc6-dev)"

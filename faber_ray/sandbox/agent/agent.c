@@ -10,7 +10,7 @@
  *            (charged to the task's cgroup) and execs the command
  *   ...      relay output, capped per stream; enforce the wall clock
  *   EXIT     when the command ends, kill every other process, drain the
- *            pipes, reap everything, and report
+ *            pipes, reap everything, remove what it left in IPC, and report
  *   RESET    between tasks: wipe the writable mounts and SysV IPC, then check
  *            that nothing is left (the host recycles the container otherwise)
  *
@@ -38,6 +38,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,12 +49,16 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Buffers ------------------------------------------------------------------ */
+
+/* A buffer larger than this is freed when its task ends; smaller ones are kept for the next. */
+#define BUF_KEEP (64u << 10)
 
 void buf_put(struct buf *b, const void *data, size_t n)
 {
@@ -93,6 +98,18 @@ void buf_u64(struct buf *b, uint64_t v)
 
 void buf_clear(struct buf *b) { b->len = b->off = 0; }
 
+/* Give a large buffer's memory back: nothing of one task's input may stay in the agent after it. */
+static void buf_release(struct buf *b)
+{
+    if (b->cap > BUF_KEEP) {
+        free(b->data);
+        *b = (struct buf){0};
+        malloc_trim(0); /* freed pages in the middle of the heap go back to the kernel too */
+    } else {
+        buf_clear(b);
+    }
+}
+
 uint32_t get_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -120,15 +137,31 @@ int write_all(int fd, const void *data, size_t n)
     return 0;
 }
 
+/* A frame goes out in one writev, header and payload, without being copied into a buffer. */
 void send_frame(uint8_t type, const void *payload, size_t n)
 {
-    static struct buf out;
-    buf_clear(&out);
-    buf_u32(&out, (uint32_t)(n + 1));
-    buf_u8(&out, type);
-    buf_put(&out, payload, n);
-    if (write_all(channel_out, out.data, out.len) < 0)
-        _exit(0); /* the host is gone: so is the container */
+    uint8_t head[5] = {(uint8_t)((n + 1) >> 24), (uint8_t)((n + 1) >> 16), (uint8_t)((n + 1) >> 8),
+                       (uint8_t)(n + 1), type};
+    struct iovec parts[2] = {{head, sizeof head}, {(void *)payload, n}};
+    struct iovec *at = parts;
+    int count = 2;
+    while (count > 0) {
+        ssize_t w = writev(channel_out, at, count);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(0); /* the host is gone: so is the container */
+        size_t done = (size_t)w;
+        while (count > 0 && done >= at->iov_len) {
+            done -= at->iov_len;
+            at++;
+            count--;
+        }
+        if (count > 0) {
+            at->iov_base = (uint8_t *)at->iov_base + done;
+            at->iov_len -= done;
+        }
+    }
 }
 
 void send_text(uint8_t type, const char *text) { send_frame(type, text, strlen(text)); }
@@ -183,11 +216,11 @@ static struct {
     int ctl, out, err, status_fd; /* our ends of the stub's pipes; -1 when closed */
     struct buf forward;           /* frames on their way to the stub */
     int go_queued, started;
-    uint64_t timeout_ms, max_output, sample_ms;
+    uint64_t timeout_ms, max_output, max_total, sample_ms;
     uint32_t peak_processes;
     struct timespec start, end, next_sample;
     int exited, wait_status;
-    uint64_t seen[2];
+    uint64_t seen[2], kept[2]; /* bytes written, and bytes sent on, per stream */
     uint8_t flags, end_kind;
     uint64_t cpu_rlimit_ms; /* the command's RLIMIT_CPU soft limit; 0 when none */
     uint64_t fsize_limit;   /* its RLIMIT_FSIZE soft limit; 0 when none */
@@ -242,6 +275,7 @@ static void prepare(void)
     close(status[1]);
     fcntl(ctl[1], F_SETFL, O_NONBLOCK);
     memset(&task.seen, 0, sizeof task.seen);
+    memset(&task.kept, 0, sizeof task.kept);
     buf_clear(&task.forward);
     task.state = STAGING;
     task.pid = pid;
@@ -253,7 +287,7 @@ static void prepare(void)
     task.timeout_ms = task.sample_ms = 0;
     task.peak_processes = 0;
     task.next_sample = (struct timespec){0, 0};
-    task.max_output = UINT64_MAX;
+    task.max_output = task.max_total = UINT64_MAX;
     task.flags = task.end_kind = 0;
     task.cpu_rlimit_ms = task.fsize_limit = 0;
     task.end_errno = 0;
@@ -264,7 +298,7 @@ static void prepare(void)
     free(reply.data);
 }
 
-/* The agent reads the two settings it enforces itself; the stub reads the rest. */
+/* The agent reads the settings it enforces itself; the stub reads the rest. */
 static void note_spec(const uint8_t *p, size_t n)
 {
     size_t i = 0;
@@ -283,6 +317,8 @@ static void note_spec(const uint8_t *p, size_t n)
             task.cpu_rlimit_ms = get_u64(p + i + 6) * 1000;
         else if (key == K_RLIMIT && len == 17 && p[i + 5] == RLIMIT_FSIZE)
             task.fsize_limit = get_u64(p + i + 6);
+        else if (key == K_MAX_TOTAL && len == 8)
+            task.max_total = get_u64(p + i + 5);
         i += 5 + len;
     }
 }
@@ -300,8 +336,10 @@ static void flush_forward(void)
         ssize_t w = write(task.ctl, task.forward.data + task.forward.off, task.forward.len - task.forward.off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0 && errno == EAGAIN)
+        if (w < 0 && errno == EAGAIN) {
+            buf_compact(&task.forward); /* or a slow stub lets the buffer grow to the whole input */
             return;
+        }
         if (w <= 0) { /* the stub died while staging: its exit tells why */
             close_fd(&task.ctl);
             buf_clear(&task.forward);
@@ -337,6 +375,7 @@ static void report_exit(void)
     buf_put(&b, task.message, strlen(task.message));
     send_frame(A_EXIT, b.data, b.len);
     free(b.data);
+    buf_release(&task.forward);
     task.state = IDLE;
     task.pid = 0;
 }
@@ -381,9 +420,24 @@ static void finish_if_done(void)
             fatal("the task's processes could not be killed");
     }
     close_fd(&task.ctl);
+    /* What the run left in IPC goes with its processes: the next step must not find it. The task's
+     * objects are removed as their owner (gVisor: the agent is root, without CAP_IPC_OWNER). */
+    char left[sizeof task.message];
+    act_as_task(1);
+    int ipc_left = clear_run_ipc(wipe_dirs, wipe_count, left, sizeof left) < 0;
+    act_as_task(0);
+    if (ipc_left) {
+        task.flags |= F_IPC_LEFT;
+        if (!task.message[0])
+            memcpy(task.message, left, sizeof left);
+    }
     report_exit();
 }
 
+static uint64_t room(uint64_t cap, uint64_t used) { return used < cap ? cap - used : 0; }
+
+/* Relay what the task wrote, up to its stream's cap and to what is left of the task's
+ * output budget (every stream of every step together); past either, kill the task. */
 static void pump_output(int stream)
 {
     int *fd = stream == 1 ? &task.out : &task.err;
@@ -395,16 +449,27 @@ static void pump_output(int stream)
         close_fd(fd);
         return;
     }
-    uint64_t before = task.seen[stream - 1];
-    task.seen[stream - 1] += (uint64_t)n;
-    if (before < task.max_output) {
-        uint64_t room = task.max_output - before;
-        size_t keep = (uint64_t)n < room ? (size_t)n : (size_t)room;
+    int index = stream - 1;
+    uint64_t stream_room = room(task.max_output, task.seen[index]);
+    uint64_t total_room = room(task.max_total, task.kept[0] + task.kept[1]);
+    uint64_t keep = (uint64_t)n;
+    if (keep > stream_room)
+        keep = stream_room;
+    if (keep > total_room)
+        keep = total_room;
+    task.seen[index] += (uint64_t)n;
+    if (keep) {
+        task.kept[index] += keep;
         chunk[0] = (uint8_t)stream;
-        send_frame(A_OUT, chunk, keep + 1);
+        send_frame(A_OUT, chunk, (size_t)keep + 1);
     }
-    if (task.seen[stream - 1] > task.max_output && !(task.flags & (stream == 1 ? F_STDOUT_OVER : F_STDERR_OVER))) {
-        task.flags |= stream == 1 ? F_STDOUT_OVER : F_STDERR_OVER;
+    uint8_t over = 0;
+    if ((uint64_t)n > stream_room)
+        over |= stream == 1 ? F_STDOUT_OVER : F_STDERR_OVER;
+    if ((uint64_t)n > total_room)
+        over |= F_TOTAL_OVER;
+    if (over & ~task.flags) {
+        task.flags |= over;
         kill_all();
     }
 }
@@ -529,6 +594,10 @@ int main(int argc, char **argv)
     buf_u32(&reply, (uint32_t)getpid());
     send_frame(A_READY, reply.data, reply.len);
 
+    /* Large buffers are mmapped, so freeing one returns it to the kernel at once (glibc would
+     * otherwise raise its threshold after the first free and keep the next in the heap). */
+    mallopt(M_MMAP_THRESHOLD, BUF_KEEP);
+    mallopt(M_TRIM_THRESHOLD, BUF_KEEP);
     struct buf in = {0};
     static uint8_t chunk[65536];
     for (;;) {
@@ -612,6 +681,8 @@ int main(int argc, char **argv)
             while (frame_take(&in, &type, &payload, &len))
                 handle(type, payload, len);
             buf_compact(&in);
+            if (in.len == 0)
+                buf_release(&in); /* a large frame is not kept once handled */
         }
         finish_if_done();
     }

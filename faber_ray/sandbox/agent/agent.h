@@ -58,6 +58,7 @@
 #define K_MAX_OUTPUT 5 /* u64 bytes kept per stream */
 #define K_RLIMIT 6     /* u8 resource, u64 soft, u64 hard */
 #define K_SAMPLE_MS 7  /* u64: count the task's processes this often (where no cgroup can) */
+#define K_MAX_TOTAL 8  /* u64 bytes kept over both streams: what is left of the task's output budget */
 
 /* A_EXIT payload: i32 wait status, u8 end, i32 errno, u64 wall ns,
  * u64 stdout bytes, u64 stderr bytes, u8 flags, u32 sampled peak processes, message */
@@ -71,6 +72,8 @@
 #define F_KILLED 8       /* the host asked for the kill */
 #define F_CPU_RLIMIT 16  /* the command's own CPU time (with its waited-for children) reached its RLIMIT_CPU */
 #define F_FSIZE_FULL 32  /* it exited 153 with a writable mount holding RLIMIT_FSIZE bytes, or full */
+#define F_TOTAL_OVER 64  /* both streams together passed K_MAX_TOTAL */
+#define F_IPC_LEFT 128   /* IPC the run made could not all be removed after it (see the message) */
 
 /* Listing kinds */
 #define E_FILE 1
@@ -111,6 +114,7 @@ void stub_main(int ctl, int out, int err, int status) __attribute__((noreturn));
 
 /* reset.c: wipe and verify; 0 when clean, else a message in msg. */
 int reset_sandbox(char *const *dirs, int ndirs, char *msg, size_t msglen);
+int wipe_dir(const char *root, char *msg, size_t msglen);
 int only_init_left(void);
 int space_used_up(char *const *dirs, int ndirs, uint64_t fsize_limit);
 int count_processes(void);
@@ -119,6 +123,10 @@ int count_processes(void);
 int set_task_identity(const char *spec);
 int become_task(void);
 void act_as_task(int on);
+
+/* ipc.c: remove what a run left in IPC; 0 when nothing is left, else a message in msg. */
+int clear_sysv(char *msg, size_t msglen);
+int clear_run_ipc(char *const *dirs, int ndirs, char *msg, size_t msglen);
 
 /* collect.c */
 void list_tree(const char *root, const uint8_t *payload, size_t n);

@@ -185,10 +185,14 @@ void read_file(const char *root, const uint8_t *payload, size_t n)
     buf_u64(&head, (uint64_t)st.st_size);
     send_frame(A_FILE, head.data, head.len);
     free(head.data);
-    static uint8_t chunk[1u << 20];
+    /* Allocated for this file and freed after it: no task's file stays in the agent's memory. */
+    const size_t size = 1u << 20;
+    uint8_t *chunk = malloc(size);
+    if (!chunk)
+        fatal("out of memory");
     uint64_t left = (uint64_t)st.st_size;
     while (left > 0) {
-        ssize_t got = read(fd, chunk, left < sizeof chunk ? (size_t)left : sizeof chunk);
+        ssize_t got = read(fd, chunk, left < size ? (size_t)left : size);
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0)
@@ -196,6 +200,7 @@ void read_file(const char *root, const uint8_t *payload, size_t n)
         send_frame(A_DATA, chunk, (size_t)got);
         left -= (uint64_t)got;
     }
+    free(chunk);
     close(fd);
     /* A file that shrank is padded so the host always receives the size it was told. */
     static const uint8_t zeros[4096];

@@ -1,7 +1,7 @@
 /*
  * Reset between tasks, as go-judge does it: every process is already gone
  * (the agent killed and reaped them when the task ended); here the writable
- * mounts are emptied and SysV IPC is removed, then the result is checked.
+ * mounts are emptied and SysV IPC is removed (ipc.c), then the result is checked.
  *
  * Every path is absolute (go-judge once wiped relative paths and so cleared
  * nothing), and nothing here follows a link: directories are opened with
@@ -18,10 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ipc.h>
-#include <sys/msg.h>
-#include <sys/sem.h>
-#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -146,38 +142,6 @@ static int check_empty(const char *root, char *msg, size_t msglen, int listed)
     return 0;
 }
 
-/* Remove every SysV object listed in /proc/sysvipc/<kind>; returns how many were left over. */
-static int remove_ipc(const char *kind, int *listed)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/sysvipc/%s", kind);
-    FILE *file = fopen(path, "re");
-    *listed = file != NULL;
-    if (!file)
-        return 0;
-    char line[512];
-    int found = 0;
-    if (!fgets(line, sizeof line, file)) { /* the header */
-        fclose(file);
-        return 0;
-    }
-    while (fgets(line, sizeof line, file)) {
-        long key;
-        int id;
-        if (sscanf(line, "%ld %d", &key, &id) != 2)
-            continue;
-        found++;
-        if (!strcmp(kind, "shm"))
-            shmctl(id, IPC_RMID, NULL);
-        else if (!strcmp(kind, "msg"))
-            msgctl(id, IPC_RMID, NULL);
-        else
-            semctl(id, 0, IPC_RMID);
-    }
-    fclose(file);
-    return found;
-}
-
 /* Processes in this namespace other than the agent (PID 1). */
 int count_processes(void)
 {
@@ -212,29 +176,23 @@ int space_used_up(char *const *dirs, int ndirs, uint64_t fsize_limit)
     return 0;
 }
 
+/* Empty `root` and prove it empty (and, for a tmpfs, all its space free again). */
+int wipe_dir(const char *root, char *msg, size_t msglen)
+{
+    int removed = 0;
+    if (empty_dir(root, msg, msglen, &removed) < 0 || check_empty(root, msg, msglen, removed == 0) < 0)
+        return -1;
+    return 0;
+}
+
 int reset_sandbox(char *const *dirs, int ndirs, char *msg, size_t msglen)
 {
     if (!only_init_left()) {
         snprintf(msg, msglen, "processes of the last task are still running");
         return -1;
     }
-    for (int i = 0; i < ndirs; i++) {
-        int removed = 0;
-        if (empty_dir(dirs[i], msg, msglen, &removed) < 0 || check_empty(dirs[i], msg, msglen, removed == 0) < 0)
+    for (int i = 0; i < ndirs; i++)
+        if (wipe_dir(dirs[i], msg, msglen) < 0)
             return -1;
-    }
-    static const char *kinds[] = {"shm", "msg", "sem"};
-    for (int i = 0; i < 3; i++) {
-        int listed;
-        int found = remove_ipc(kinds[i], &listed);
-        if (!listed) {
-            snprintf(msg, msglen, "cannot list SysV IPC (/proc/sysvipc/%s)", kinds[i]);
-            return -1;
-        }
-        if (found > 0 && remove_ipc(kinds[i], &listed) > 0) {
-            snprintf(msg, msglen, "SysV IPC (%s) is left after removal", kinds[i]);
-            return -1;
-        }
-    }
-    return 0;
+    return clear_sysv(msg, msglen);
 }
