@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +26,13 @@ from faber_ray.sandbox.engine import connect
 from faber_ray.sandbox.image import ensure_image
 from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
+
+# A suite started in the background (`bash scripts/test &`, nohup, a runner that backgrounds it) inherits
+# SIGINT ignored, and a process keeps an inherited ignore across exec: the CLI processes the tests start
+# would then never see the SIGINT their Ctrl-C tests send. A handler of our own (unlike an ignore) is
+# reset to the default at exec, so every child starts with SIGINT at its default whatever started the suite.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # ---------------------------------------------------------------------------
 # Sandbox (Docker, no Ray)

@@ -7,8 +7,11 @@ terminal; the container is watched on the real engine.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -43,3 +46,15 @@ def test_ctrl_c_cancels_the_task_and_removes_its_container(
     assert "faber-ray: interrupted; cancelling the task" in err
     assert "faber-ray: CANCELLED" in err  # the status decides the exit code, not the container's 137
     assert "Traceback" not in err
+
+
+def test_the_suite_passes_its_ctrl_c_tests_when_started_in_the_background() -> None:
+    """A background job inherits SIGINT ignored; the suite must still give its children the default."""
+    root = Path(__file__).resolve().parent.parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "direct",
+         "tests/cli/test_interrupt.py::test_ctrl_c_cancels_the_task_and_removes_its_container"],
+        cwd=root, capture_output=True, text=True, timeout=600,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `bash scripts/test &` starts it
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
