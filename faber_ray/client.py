@@ -62,6 +62,22 @@ def _is_authentication_failure(error: BaseException) -> bool:
     return False
 
 
+def _check_token(address: str) -> None:
+    """Ask the cluster's GCS once whether it takes our token, before ``ray.init`` would retry a refused
+    one for some 20 s, printing a warning a second. Anything but a refusal is left to ``ray.init``."""
+    from ray._private.services import canonicalize_bootstrap_address
+    from ray._raylet import GcsClient
+
+    try:
+        gcs = canonicalize_bootstrap_address(address)
+        if gcs:
+            GcsClient(address=gcs).internal_kv_get(b"faber-ray-token-check", None, timeout=10)
+    except AuthenticationError:
+        raise
+    except Exception:  # noqa: BLE001 - not reachable, or not Ray 2.60's client: ray.init tells
+        pass
+
+
 def ensure_ray(address: str | None = None) -> None:
     """Join ``address`` (``auto``, ``host:port``), or start a local Ray when None; once per process.
 
@@ -80,6 +96,7 @@ def ensure_ray(address: str | None = None) -> None:
         _enable_token_mode()
     try:
         if address:
+            _check_token(address)
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
         else:  # a Ray of our own, never whatever cluster happens to run here, and gone when we are
             init_local_ray(namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
