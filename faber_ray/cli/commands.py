@@ -29,12 +29,27 @@ def cmd_start(args: argparse.Namespace) -> int:
     _, created = start_shared(config, args.address)
     if created:
         print("faber-ray: shared executor started; connect with faber_ray.connect() or --address")
+        dashboard = _dashboard_url()
+        if dashboard:
+            print(f"faber-ray: the Ray dashboard is at http://{dashboard} (its actors: executor, scheduler, "
+                  "monitor, collector, worker-...; it asks for the cluster's token: `ray get-auth-token`)")
     elif args.config:
         print("faber-ray: a shared executor is already running with the config it started with; --config was "
               "not applied (`faber-ray stop` first to change it)")
     else:
         print("faber-ray: a shared executor is already running; nothing changed")
     return 0
+
+
+def _dashboard_url() -> str | None:
+    """host:port of the cluster's dashboard, if it runs one (``ray start --include-dashboard=false``: none)."""
+    try:
+        from ray._private.worker import get_dashboard_url
+
+        url = get_dashboard_url()
+    except Exception:  # noqa: BLE001 - a private helper: without it there is just no URL to show
+        return None
+    return str(url) if url else None
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
