@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import ray
+from ray.actor import ActorHandle
 from ray.exceptions import AuthenticationError
 
 from faber_ray.actors import NAMESPACE, TaskExecutor
@@ -66,7 +66,7 @@ def _check_token(address: str) -> None:
     """Ask the cluster's GCS once whether it takes our token, before ``ray.init`` would retry a refused
     one for some 20 s, printing a warning a second. Anything but a refusal is left to ``ray.init``."""
     from ray._private.services import canonicalize_bootstrap_address
-    from ray._raylet import GcsClient
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]
 
     try:
         gcs = canonicalize_bootstrap_address(address)
@@ -113,7 +113,7 @@ def ensure_ray(address: str | None = None) -> None:
         ) from None
 
 
-def connect(address: str | None = None) -> Any:
+def connect(address: str | None = None) -> ActorHandle:
     """The handle of the cluster's shared executor; ``address`` defaults to ``auto``."""
     ensure_ray(address or "auto")
     try:
@@ -124,7 +124,7 @@ def connect(address: str | None = None) -> Any:
         ) from None
 
 
-def start_shared(config: ExecutorConfig | None = None, address: str | None = None) -> tuple[Any, bool]:
+def start_shared(config: ExecutorConfig | None = None, address: str | None = None) -> tuple[ActorHandle, bool]:
     """Create the shared executor unless one is there; returns ``(handle, created)``.
 
     Running it again is harmless: an existing executor is returned untouched.

@@ -18,9 +18,7 @@ __all__ = [
     "ResourceLimitError",
     "ExecutionError",
     "QueueFullError",
-    "ExecutionTimeoutError",
     "SandboxError",
-    "MonitoringError",
     "ConfigurationError",
     "short_error",
     "unwrap_error",
@@ -89,16 +87,8 @@ class QueueFullError(ExecutionError):
     """The executor's queue cannot take the batch now (only when the caller asked not to wait for room)."""
 
 
-class ExecutionTimeoutError(ExecutorError):
-    """Waiting for an execution took longer than the caller allowed."""
-
-
 class SandboxError(ExecutorError):
     """The container layer (Docker engine, image, runtime) failed."""
-
-
-class MonitoringError(ExecutorError):
-    """Usage could not be measured or reported."""
 
 
 class ConfigurationError(ExecutorError):

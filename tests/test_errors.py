@@ -16,9 +16,7 @@ KINDS = [
     errors.SecurityPolicyError,
     errors.ResourceLimitError,
     errors.ExecutionError,
-    errors.ExecutionTimeoutError,
     errors.SandboxError,
-    errors.MonitoringError,
     errors.ConfigurationError,
 ]
 
@@ -27,7 +25,7 @@ KINDS = [
 REFINEMENTS = {errors.QueueFullError: errors.ExecutionError}
 
 
-def test_exactly_eight_kinds_under_the_root() -> None:
+def test_exactly_six_kinds_under_the_root() -> None:
     exported = {getattr(errors, name) for name in errors.__all__} - {ExecutorError}
     classes = {kind for kind in exported if isinstance(kind, type)}
     assert classes - set(REFINEMENTS) == set(KINDS)
@@ -53,10 +51,6 @@ def test_no_builtin_exception_is_shadowed(module: object) -> None:
     clashes = [name for name in getattr(module, "__all__") if hasattr(builtins, name)]
     assert clashes == []
     assert not hasattr(module, "TimeoutError")
-
-
-def test_timeout_error_is_not_the_builtin() -> None:
-    assert not issubclass(errors.ExecutionTimeoutError, builtins.TimeoutError)
 
 
 @pytest.mark.parametrize(

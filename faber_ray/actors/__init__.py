@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import ray
+from ray.actor import ActorHandle
 
 from faber_ray.actors.collector import ResultCollector
 from faber_ray.actors.executor import TaskExecutor as _TaskExecutorActor
@@ -47,7 +48,8 @@ class _ExecutorClass:
         tag = "" if name == SHARED_EXECUTOR_NAME else name
         return _BoundExecutor(self._actor_class, options, tag=tag)
 
-    def remote(self, config: Any = None) -> Any:
+    def remote(self, config: Any = None) -> ActorHandle:
+        """A new executor (its handle: call its methods with ``.remote``)."""
         return self.options().remote(config)
 
 
@@ -55,8 +57,9 @@ class _BoundExecutor:
     def __init__(self, actor_class: Any, options: dict[str, Any], tag: str | None) -> None:
         self._actor_class, self._options, self._tag = actor_class, options, tag
 
-    def remote(self, config: Any = None) -> Any:
-        return self._actor_class.options(**self._options).remote(config, self._tag)
+    def remote(self, config: Any = None) -> ActorHandle:
+        handle: ActorHandle = self._actor_class.options(**self._options).remote(config, self._tag)
+        return handle
 
 
 TaskExecutor = _ExecutorClass(_TaskExecutorActor)

@@ -13,6 +13,8 @@ import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from faber_ray.errors import SandboxError
+
 __all__ = [
     "MAX_DATA",
     "PROTOCOL_VERSION",
@@ -153,7 +155,7 @@ class FrameReader:
         while len(self._pending) - offset >= 5:
             (length,) = struct.unpack_from(">I", self._pending, offset)
             if not 0 < length <= _MAX_FRAME:
-                raise ValueError(f"the agent sent a frame of impossible length {length}")
+                raise SandboxError(f"the sandbox agent sent a frame of impossible length {length}")
             if len(self._pending) - offset < 4 + length:
                 break
             kind = self._pending[offset + 4]

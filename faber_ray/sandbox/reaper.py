@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from faber_ray.errors import SandboxError
 from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version
 from faber_ray.sandbox.engine import docker_errors
 from faber_ray.sandbox.listener import channel_maker, channels_root
@@ -91,7 +92,9 @@ def reap_sandboxes(
             pass
         except docker.errors.APIError as error:
             if error.status_code != 409:  # 409: the engine (or a sibling reaper) is removing it already
-                raise
+                raise SandboxError(
+                    f"could not remove the orphaned sandbox {sandbox['id'][:12]}: {error.explanation or error}"
+                ) from None
     remove_stale_cgroups()
     remove_stale_channels()
     return removed

@@ -248,8 +248,10 @@ class SandboxRunner:
                 cpu_kill_sent=record.cpu_kill_sent, cancelled=execution.cancelled, died=record.died,
                 shared_cgroup=container.shared_cgroup,
             )
-            if facts.note:
+            if facts.note:  # e.g. "command not found": what a shell would print, live as well as in the result
                 record.stderr.feed(facts.note.encode())
+                if execution.listener is not None:
+                    execution.listener(execution.step, "stderr", facts.note.encode())
             outcome = Outcome(record, facts)
             report.outcomes.append(outcome)
             stop = outcome.status in (TaskStatus.CANCELLED, TaskStatus.ERROR) or record.died

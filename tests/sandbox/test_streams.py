@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from faber_ray.errors import SandboxError
 from faber_ray.sandbox import protocol
 from faber_ray.sandbox.streams import CappedBuffer, DockerDemux, raw_socket
 
@@ -111,7 +112,7 @@ def test_agent_frames_split_anywhere_come_out_whole(cuts: tuple[int, ...]) -> No
 
 
 def test_an_impossible_agent_frame_is_refused() -> None:
-    with pytest.raises(ValueError, match="impossible length"):
+    with pytest.raises(SandboxError, match="impossible length"):
         list(protocol.FrameReader().feed(struct.pack(">IB", 0, 1)))
 
 

@@ -84,6 +84,15 @@
 #define E_DEVICE 6
 #define E_OTHER 7
 
+/* One record of getdents64 (glibc does not declare it): reset.c and collect.c read directories with it. */
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
 /* A growable byte buffer. */
 struct buf {
     uint8_t *data;

@@ -47,14 +47,6 @@ struct walk {
     long pos, len;
 };
 
-struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
 void list_tree(const char *root, const uint8_t *payload, size_t n)
 {
     uint32_t max_entries = n >= 8 ? get_u32(payload) : 10000;

@@ -35,14 +35,6 @@ struct level {
 
 static struct level levels[MAX_DEPTH];
 
-struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
 /* The next entry other than . and .., or NULL when the directory is empty. */
 static const char *next_entry(struct level *l)
 {
