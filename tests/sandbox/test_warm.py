@@ -344,7 +344,7 @@ def test_a_cancelled_task_recycles_the_container(warm: SandboxRunner) -> None:
 
 
 def test_a_reset_the_agent_cannot_prove_clean_recycles(
-    warm: SandboxRunner, monkeypatch: pytest.MonkeyPatch
+    warm: SandboxRunner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Give the agent a 'writable' mount it cannot empty (the read-only /etc): its own check must fail."""
     real = container_module.container_spec
@@ -358,9 +358,13 @@ def test_a_reset_the_agent_cannot_prove_clean_recycles(
     warm.drain_idle()
     a = sh(warm, "echo a")
     monkeypatch.undo()
-    b = sh(warm, "echo b")
+    with caplog.at_level("WARNING", logger="faber_ray.sandbox.runner"):
+        b = sh(warm, "echo b")
     assert a.status is S.SUCCESS and b.status is S.SUCCESS
     assert not same_container(a, b)
+    # Recycled for the agent's own doubt about /etc, not for anything else (a death, a limit).
+    doubts = [record.getMessage() for record in caplog.records if "recycled" in record.getMessage()]
+    assert len(doubts) == 1 and "/etc" in doubts[0], doubts
 
 
 # Ownership ----------------------------------------------------------------------------
