@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import warnings
 import zipfile
 from typing import Any
 
@@ -48,10 +49,17 @@ ODD_FLOATS = [0.0, -0.0, 0.5, 1e-300, 5e-324, 1e308, -1e308, float("nan"), float
 _chars = st.characters(exclude_categories=())  # every code point, lone surrogates included
 
 
+def _mostly(usual: st.SearchStrategy[Any], rare: st.SearchStrategy[Any], odds: int = 6) -> st.SearchStrategy[Any]:
+    """``usual``, and once in about ``odds`` draws ``rare`` (``one_of`` cannot weigh: it merges equal branches)."""
+    return st.sampled_from([True] * (odds - 1) + [False]).flatmap(lambda common: usual if common else rare)
+
+
 def text(max_size: int = 12) -> st.SearchStrategy[str]:
-    return st.text(_chars, max_size=max_size) | st.sampled_from(SPECIAL_TEXT) | st.builds(
+    """Mostly ordinary text; now and then any code points, or a special string alone or inside text."""
+    odd = st.text(_chars, max_size=max_size) | st.sampled_from(SPECIAL_TEXT) | st.builds(
         lambda a, b, c: a + b + c, st.text(max_size=4), st.sampled_from(SPECIAL_TEXT), st.text(max_size=4)
     )
+    return _mostly(st.text(max_size=max_size), odd, 3)
 
 
 def _atoms(json_safe: bool) -> st.SearchStrategy[Any]:
@@ -76,8 +84,9 @@ def junk(json_safe: bool) -> st.SearchStrategy[Any]:
 
 
 def _or_junk(strategy: st.SearchStrategy[Any], json_safe: bool) -> st.SearchStrategy[Any]:
-    """Mostly the plausible value, sometimes junk: deep enough to reach the rules about values."""
-    return st.one_of(strategy, strategy, junk(json_safe))
+    """Mostly the plausible value, sometimes junk: a task has many fields, and one junk field stops it
+    at the type checks, so junk must be rare enough for many examples to reach the rules about values."""
+    return _mostly(strategy, junk(json_safe))
 
 
 def _data(json_safe: bool) -> st.SearchStrategy[Any]:
@@ -88,7 +97,6 @@ def _data(json_safe: bool) -> st.SearchStrategy[Any]:
 _COMMANDS = ["echo", "true", "python3", "sh", "", " ", "reboot", "/bin/echo", "mkfs.ext4", "ec\x00ho"]
 _PATHS = ["a", "a/b", "a/b/c", "../x", "/etc/x", "a//b", ".", "./a", "main.py", "a/", "x" * 300, "/".join("d" * 70)]
 _IMAGES = ["faber-ray/python:3", "faber-ray/gcc:12", "ubuntu", "faber-ray/x\x00", "", "faber-ray/*"]
-_LIMIT_NAMES = [*ResourceLimits.model_fields, "stack", "Memory"]
 
 
 def _number(json_safe: bool) -> st.SearchStrategy[Any]:
@@ -99,10 +107,8 @@ def _number(json_safe: bool) -> st.SearchStrategy[Any]:
 
 
 def _limits(json_safe: bool) -> st.SearchStrategy[Any]:
-    return _or_junk(
-        st.dictionaries(st.sampled_from(_LIMIT_NAMES) | text(6), _or_junk(_number(json_safe), json_safe), max_size=4),
-        json_safe,
-    )
+    names = _mostly(st.sampled_from(list(ResourceLimits.model_fields)), st.sampled_from(["stack", "Memory"]) | text(6), 10)
+    return _or_junk(st.dictionaries(names, _or_junk(_number(json_safe), json_safe), max_size=4), json_safe)
 
 
 def _path(json_safe: bool) -> st.SearchStrategy[str]:
@@ -122,62 +128,74 @@ def _env(json_safe: bool) -> st.SearchStrategy[Any]:
     return _or_junk(st.dictionaries(names, _or_junk(text(), json_safe), max_size=3), json_safe)
 
 
+def _object(
+    required: dict[str, st.SearchStrategy[Any]], optional: dict[str, st.SearchStrategy[Any]], json_safe: bool
+) -> st.SearchStrategy[dict[str, Any]]:
+    """An object with ``required`` keys and some of ``optional``; rarely with a key nobody knows (which stops
+    validation at once, so it must be rare for the other fields to be looked at)."""
+    usual = st.fixed_dictionaries(required, optional=optional)
+    return _mostly(usual, st.fixed_dictionaries(required, optional={**optional, "unknown": junk(json_safe)}), 8)
+
+
 def _step(json_safe: bool) -> st.SearchStrategy[Any]:
-    return st.fixed_dictionaries(
+    return _object(
         {"command": _or_junk(st.sampled_from(_COMMANDS) | text(), json_safe)},
-        optional={
+        {
             "args": _strings(json_safe), "env": _env(json_safe), "stdin": _or_junk(_data(json_safe), json_safe),
             "limits": _limits(json_safe), "continue_on_failure": _or_junk(st.booleans(), json_safe),
-            "extra": junk(json_safe),
         },
+        json_safe,
     )
 
 
 def plain_task(json_safe: bool) -> st.SearchStrategy[dict[str, Any]]:
-    """A task in its plain form (command or steps), each field plausible or junk."""
-    return st.fixed_dictionaries(
-        {},
-        optional={
-            "command": _or_junk(st.sampled_from(_COMMANDS) | text(), json_safe),
-            "args": _strings(json_safe),
-            "env": _env(json_safe),
-            "files": _files(json_safe),
-            "stdin": _or_junk(_data(json_safe), json_safe),
-            "image": _or_junk(st.sampled_from(_IMAGES) | text(), json_safe),
-            "limits": _limits(json_safe),
-            "network": _or_junk(st.booleans(), json_safe),
-            "steps": _or_junk(st.lists(_or_junk(_step(json_safe), json_safe), max_size=3), json_safe),
-            "collect": _strings(json_safe),
-            "unknown": junk(json_safe),
-        },
+    """A task in its plain form, each field plausible or junk: mostly a command or steps (what a task
+    needs), sometimes any mix of the fields (neither, or both)."""
+    command = _or_junk(st.sampled_from(_COMMANDS) | text(), json_safe)
+    steps = _or_junk(st.lists(_or_junk(_step(json_safe), json_safe), max_size=3), json_safe)
+    shared = {
+        "env": _env(json_safe),
+        "files": _files(json_safe),
+        "image": _or_junk(st.sampled_from(_IMAGES) | text(), json_safe),
+        "limits": _limits(json_safe),
+        "network": _or_junk(st.booleans(), json_safe),
+        "collect": _strings(json_safe),
+    }
+    own = {"args": _strings(json_safe), "stdin": _or_junk(_data(json_safe), json_safe)}
+    usual = st.one_of(
+        _object({"command": command}, {**shared, **own}, json_safe), _object({"steps": steps}, shared, json_safe)
     )
+    return _mostly(usual, _object({}, {**shared, **own, "command": command, "steps": steps}, json_safe), 5)
 
 
 def language_task(json_safe: bool) -> st.SearchStrategy[dict[str, Any]]:
     """A task in the language form (``{"language": ..., "source": ...}``), each field plausible or junk."""
-    return st.fixed_dictionaries(
-        {"language": _or_junk(st.sampled_from([*LANGUAGES, "cobol", ""]), json_safe)},
-        optional={
+    return _object(
+        {
+            "language": _or_junk(st.sampled_from([*LANGUAGES, "cobol", ""]), json_safe),
             "source": _or_junk(_data(json_safe), json_safe),
+        },
+        {
             "stdin": _or_junk(_data(json_safe), json_safe),
             "inputs": _or_junk(st.lists(_or_junk(_data(json_safe), json_safe), max_size=3), json_safe),
             "files": _files(json_safe),
             "limits": _limits(json_safe),
             "compile_limits": _limits(json_safe),
             "collect": _strings(json_safe),
-            "unknown": junk(json_safe),
         },
+        json_safe,
     )
 
 
 def task_like(json_safe: bool) -> st.SearchStrategy[Any]:
     """A task of either form, or (rarely) something that is not a task at all."""
-    return st.one_of(plain_task(json_safe), plain_task(json_safe), language_task(json_safe), junk(json_safe))
+    return _mostly(st.one_of(plain_task(json_safe), language_task(json_safe)), junk(json_safe), 8)
 
 
 def _zip(members: list[tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w") as archive, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a name given twice is one of the cases
         for name, data in members:
             archive.writestr(name, data)
     return buffer.getvalue()
@@ -192,19 +210,21 @@ def _b64(data: bytes) -> str:
 
 
 def _judge0_text(json_safe: bool) -> st.SearchStrategy[Any]:
-    """A text field, as plain text or as base64 (either may be sent whatever base64_encoded says)."""
-    return _or_junk(text(20) | st.binary(max_size=16).map(_b64), json_safe)
+    """A text field: mostly base64 (which is also plain text, so it goes deep whatever base64_encoded
+    says), sometimes other text."""
+    return _or_junk(_mostly(st.binary(min_size=1, max_size=16).map(_b64), text(20), 4), json_safe)
 
 
 def judge0_submission(json_safe: bool) -> st.SearchStrategy[dict[str, Any]]:
     """A Judge0 submission body, each field plausible or junk."""
     numbers = _or_junk(_number(json_safe), json_safe)
     flags = _or_junk(st.booleans(), json_safe)
-    return st.fixed_dictionaries(
-        {},
-        optional={
+    return _object(
+        {  # both always given (each may be junk): without them nothing else is looked at
             "source_code": _judge0_text(json_safe),
-            "language_id": _or_junk(st.sampled_from([*JUDGE0_LANGUAGES, 4242, -1]), json_safe),
+            "language_id": _mostly(st.sampled_from(list(JUDGE0_LANGUAGES)), st.sampled_from([4242, -1]) | junk(json_safe)),
+        },
+        {
             "stdin": _judge0_text(json_safe),
             "expected_output": _judge0_text(json_safe),
             "compiler_options": _or_junk(text(20) | st.sampled_from(["-O2", "'unclosed", "-D A=\ud800"]), json_safe),
@@ -217,8 +237,8 @@ def judge0_submission(json_safe: bool) -> st.SearchStrategy[dict[str, Any]]:
             "redirect_stderr_to_stdout": flags, "enable_network": flags,
             "callback_url": _or_junk(st.none() | text(), json_safe),
             "additional_files": _or_junk(_zips.map(_b64) | st.binary(max_size=16).map(_b64) | text(), json_safe),
-            "unknown_field": junk(json_safe),
         },
+        json_safe,
     )
 
 
