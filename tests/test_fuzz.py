@@ -32,8 +32,9 @@ from faber_ray.steps import runs_of
 from faber_ray.validation import validate_batch, validate_task
 
 CONFIG = ExecutorConfig()
-#: Examples per property: a few seconds each. FABER_FUZZ_EXAMPLES=40000 runs a long fuzz (about 6 minutes
-#: per property on 2 cores), deterministic too.
+#: Examples per property: a few seconds each. A long fuzz, deterministic too (about 10 minutes per
+#: property on 2 busy cores, so without pytest-timeout's limit):
+#: FABER_FUZZ_EXAMPLES=40000 python3 -m pytest tests/test_fuzz.py --timeout=0
 EXAMPLES = int(os.environ.get("FABER_FUZZ_EXAMPLES", "600"))
 FUZZ = settings(
     max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
