@@ -25,12 +25,17 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from pydantic import ConfigDict
+
 from faber_ray.errors import TaskValidationError
-from faber_ray.models import ResourceLimits, Step, Task
+from faber_ray.models import ResourceLimits, Step, Task, Text
+from faber_ray.reporting import ReportingModel, printable
 from faber_ray.sandbox.recipes import GCC, GO, JAVA, NODE, PYTHON, RUST
 from faber_ray.steps import merge_limits
 
-__all__ = ["LANGUAGES", "SPEC_KEYS", "Language", "from_json", "language", "task", "task_from_spec"]
+__all__ = [
+    "LANGUAGES", "SPEC_KEYS", "Language", "LanguageSpec", "from_json", "language", "task", "task_from_spec",
+]
 
 MiB = 1024**2
 
@@ -160,6 +165,8 @@ def task(
     lang = _language(language)
     if inputs is not None and stdin is not None:
         raise TaskValidationError("give stdin or inputs, not both", field="inputs")
+    if inputs is not None and not inputs:  # no run at all: a task of no steps, or of a compile alone
+        raise TaskValidationError("inputs is empty; give at least one input, or leave inputs out", field="inputs")
     run_limits = merge_limits(lang.run_limits, limits)
     steps: list[Step] = []
     if lang.compile is not None:
@@ -178,29 +185,37 @@ def task(
     )
 
 
+class LanguageSpec(ReportingModel):
+    """The language form as JSON gives it, typed, so that a wrong type anywhere is refused by its field's path
+    (``limits.timeout``, ``inputs.2``, ``files.a.txt``) as it is for a plain task."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    language: Text
+    source: Text | bytes
+    stdin: Text | bytes | None = None
+    inputs: list[Text | bytes] | None = None
+    files: dict[Text, Text | bytes] | None = None
+    limits: ResourceLimits | None = None
+    compile_limits: ResourceLimits | None = None
+    collect: list[Text] | None = None
+
+
 #: The keys of a language task in JSON (a `faber-ray batch` line, an HTTP request).
-SPEC_KEYS = frozenset({"language", "source", "stdin", "inputs", "files", "limits", "compile_limits", "collect"})
+SPEC_KEYS = frozenset(LanguageSpec.model_fields)
 
 
 def task_from_spec(spec: Mapping[str, Any]) -> Task:
     """``{"language": "cpp", "source": "...", "inputs": [...]}`` as a Task; unknown keys are refused."""
-    unknown = sorted(set(spec) - SPEC_KEYS)
+    unknown = sorted((key for key in spec if key not in SPEC_KEYS), key=str)
     if unknown:
-        raise TaskValidationError(f"a language task takes {', '.join(sorted(SPEC_KEYS))}", field=unknown[0])
-    if not isinstance(spec.get("source"), (str, bytes)):
-        raise TaskValidationError("source must be the program's text", field="source")
-    if not isinstance(spec.get("language"), str):
-        raise TaskValidationError("language must be a language's name", field="language")
-    inputs = spec.get("inputs")
-    if inputs is not None and not (isinstance(inputs, list) and all(isinstance(i, str) for i in inputs)):
-        raise TaskValidationError("inputs must be a list of strings (one stdin per run)", field="inputs")
-    limit_fields = {
-        name: ResourceLimits.model_validate(spec[name]) if spec.get(name) is not None else None
-        for name in ("limits", "compile_limits")
-    }
+        raise TaskValidationError(
+            f"a language task takes {', '.join(sorted(SPEC_KEYS))}", field=printable(str(unknown[0]))
+        )
+    parsed = LanguageSpec.model_validate(dict(spec))
     return task(
-        spec["language"], spec["source"], stdin=spec.get("stdin"), inputs=inputs, files=spec.get("files"),
-        collect=spec.get("collect"), **limit_fields,
+        parsed.language, parsed.source, stdin=parsed.stdin, inputs=parsed.inputs, files=parsed.files,
+        limits=parsed.limits, compile_limits=parsed.compile_limits, collect=parsed.collect,
     )
 
 

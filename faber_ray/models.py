@@ -10,18 +10,22 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import math
 import re
+from fractions import Fraction
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo
 from pydantic_core import PydanticCustomError
 
-from faber_ray.reporting import ReportingModel
+from faber_ray.reporting import ReportingModel, text_problem
 
 __all__ = [
+    "MAX_INTEGER",
     "ByteCount",
     "Count",
     "Number",
+    "Text",
     "ExecutionStatistics",
     "OutputChunk",
     "ResourceLimits",
@@ -33,23 +37,43 @@ __all__ = [
     "TaskStatus",
     "parse_byte_count",
     "refuse_bool",
+    "text_problem",
+    "within_integer_range",
 ]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+#: The largest count or size a task may give: what a 64-bit signed integer holds, as the
+#: kernel's limits, cgroup files and the Docker API take them.
+MAX_INTEGER = 2**63 - 1
+#: Digits of a size string's whole part beyond which no unit can bring it under MAX_INTEGER.
+_MAX_SIZE_DIGITS = len(str(MAX_INTEGER))
+#: Digits of a size string's fraction that can still matter (1e-20 of a tebibyte is no byte).
+_MAX_FRACTION_DIGITS = 20
+
+
+def _too_large() -> PydanticCustomError:
+    return PydanticCustomError("too_large", "Input should be at most {most}", {"most": MAX_INTEGER})
 
 
 def parse_byte_count(value: object) -> object:
     """Accept ``268435456``, ``"256m"``, ``"256MiB"`` or ``"1g"`` (binary units, as Docker does).
 
-    Anything that is not a size string is handed on unchanged, so pydantic
-    reports the type error with the field's name.
+    A size string is read exactly (``"1.5k"`` is 1536; no detour through a float,
+    which rounds large numbers and overflows at 1e309), and one with more digits
+    than any limit could hold is refused at once, before Python is asked to turn
+    thousands of digits into an integer. Anything that is not a size string is
+    handed on unchanged, so pydantic reports the type error with the field's name.
     """
     if isinstance(value, str):
         match = _SIZE.match(value)
         if match:
             number, unit, _ = match.groups()
-            return int(float(number) * _UNITS[unit.lower()])
+            whole, _, fraction = number.partition(".")
+            if len(whole.lstrip("0")) > _MAX_SIZE_DIGITS:
+                raise _too_large()
+            exact = Fraction(f"{whole}.{fraction[:_MAX_FRACTION_DIGITS] or 0}") * _UNITS[unit.lower()]
+            return int(exact)
     return value
 
 
@@ -60,10 +84,41 @@ def refuse_bool(value: object) -> object:
     return value
 
 
+def within_integer_range(value: object) -> object:
+    """A count or size past :data:`MAX_INTEGER` would overflow every place it goes (a message, a cgroup
+    file, the engine); refuse it here by the field's name, in whatever form it comes: an integer, a float
+    such as ``1e19``, or a string of digits (pydantic would read 5,000 of them before refusing)."""
+    number: object = value
+    if isinstance(value, str):
+        digits = value.strip()
+        unsigned = digits[1:] if digits[:1] in ("+", "-") else digits
+        if not (unsigned.isascii() and unsigned.isdigit()):
+            return value
+        if len(unsigned.lstrip("0")) > _MAX_SIZE_DIGITS:
+            raise _too_large()
+        number = int(digits)
+    if isinstance(number, float) and not math.isfinite(number):
+        return value  # pydantic refuses it as not finite
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and not -MAX_INTEGER <= number <= MAX_INTEGER:
+        raise _too_large()
+    return value
+
+
+def _utf8_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("text_utf8", problem)
+    return value
+
+
 # Pydantic runs before-validators last to first: booleans are refused before anything else.
-ByteCount = Annotated[int, BeforeValidator(parse_byte_count), BeforeValidator(refuse_bool)]
-Count = Annotated[int, BeforeValidator(refuse_bool)]
+ByteCount = Annotated[
+    int, BeforeValidator(within_integer_range), BeforeValidator(parse_byte_count), BeforeValidator(refuse_bool)
+]
+Count = Annotated[int, BeforeValidator(within_integer_range), BeforeValidator(refuse_bool)]
 Number = Annotated[float, BeforeValidator(refuse_bool)]
+#: A string that is text: encodable as UTF-8 (no lone surrogates). In a union, put it before ``bytes``.
+Text = Annotated[str, AfterValidator(_utf8_text)]
 
 
 def _from_base64(value: object, info: ValidationInfo) -> object:
@@ -126,10 +181,10 @@ class ResourceLimits(ReportingModel, _Model):
 class Step(ReportingModel, _Model):
     """One command of a task with steps: its own stdin, env and limits, in the task's shared workspace."""
 
-    command: str
-    args: list[str] | None = None
-    env: dict[str, str] | None = Field(default=None, description="Merged over the task's env.")
-    stdin: str | bytes | None = None
+    command: Text
+    args: list[Text] | None = None
+    env: dict[Text, Text] | None = Field(default=None, description="Merged over the task's env.")
+    stdin: Text | bytes | None = None
     limits: ResourceLimits | None = Field(
         default=None, description="Missing fields fall back to the task's limits, then the config's defaults."
     )
@@ -148,16 +203,16 @@ class Task(ReportingModel, _Model):
     :func:`faber_ray.validate_batch` and the executor.
     """
 
-    command: str | None = None
-    args: list[str] | None = None
-    env: dict[str, str] | None = None
-    files: dict[str, str | bytes] | None = None
-    stdin: str | bytes | None = None
-    image: str | None = None
+    command: Text | None = None
+    args: list[Text] | None = None
+    env: dict[Text, Text] | None = None
+    files: dict[Text, Text | bytes] | None = None
+    stdin: Text | bytes | None = None
+    image: Text | None = None
     limits: ResourceLimits | None = None
     network: bool = False
     steps: list[Step] | None = Field(default=None, description="Commands run in order in one sandbox.")
-    collect: list[str] | None = Field(
+    collect: list[Text] | None = Field(
         default=None, description="Glob patterns (** allowed) of files to return, relative to the working directory."
     )
 

@@ -18,11 +18,57 @@ from pydantic import BaseModel, ValidationError
 
 from faber_ray.errors import ExecutorError, TaskValidationError
 
-__all__ = ["ReportingModel", "field_path", "first_problem"]
+__all__ = ["ReportingModel", "field_path", "first_problem", "printable", "text_problem"]
 
 # Set while a ReportingModel validates: models nested inside it must raise
 # pydantic's error, which pydantic then prefixes with the outer path.
 _VALIDATING: ContextVar[bool] = ContextVar("faber_ray_validating", default=False)
+
+
+def printable(text: str) -> str:
+    """``text`` as it can be printed and sent as JSON: a lone surrogate becomes its escape (``\\ud800``).
+
+    Field names come from the user's keys, so they may hold what no UTF-8
+    output can carry; a refusal must still read as a sentence.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _lossy(key: str) -> str:
+    """A key as pydantic shows it in an error location: lone surrogates as U+FFFD."""
+    return key.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _key_in(current: Mapping[Any, Any], part: str | int) -> tuple[bool, Any]:
+    """Whether ``part`` names a key of ``current`` (exactly, or as pydantic's lossy copy of it), and which."""
+    if part in current:
+        return True, part
+    if isinstance(part, str) and "\ufffd" in part:
+        for key in current:
+            if isinstance(key, str) and _lossy(key) == part:
+                return True, key
+    return False, None
+
+
+def _walk(loc: Sequence[str | int], data: Any, missing: bool) -> tuple[list[str], Any]:
+    """The user's parts of ``loc`` (printable), and the value they lead to."""
+    parts: list[str] = []
+    current: Any = data
+    for position, part in enumerate(loc):
+        found, key = _key_in(current, part) if isinstance(current, Mapping) else (False, None)
+        if found:
+            current = current[key]
+        elif (
+            isinstance(current, Sequence) and not isinstance(current, (str, bytes))
+            and isinstance(part, int) and 0 <= part < len(current)
+        ):
+            current, key = current[part], part
+        elif missing and position == len(loc) - 1:
+            key = part
+        else:
+            continue
+        parts.append(printable(str(key)))
+    return parts, current
 
 
 def field_path(loc: Sequence[str | int], data: Any, *, missing: bool = False) -> str:
@@ -31,28 +77,46 @@ def field_path(loc: Sequence[str | int], data: Any, *, missing: bool = False) ->
     A part is kept when it is a key (or index) present in the data at that
     depth; the name of a missing field (``missing``) is kept as the last part.
     Everything else is a name pydantic gives a union member or a validator.
+    Keys are shown :func:`printable`.
     """
-    parts: list[str] = []
-    current: Any = data
-    for position, part in enumerate(loc):
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        elif (
-            isinstance(current, Sequence) and not isinstance(current, (str, bytes))
-            and isinstance(part, int) and 0 <= part < len(current)
-        ):
-            current = current[part]
-        elif not (missing and position == len(loc) - 1):
-            continue
-        parts.append(str(part))
-    return ".".join(parts)
+    return ".".join(_walk(loc, data, missing)[0])
+
+
+def text_problem(value: str) -> str | None:
+    r"""Why ``value`` is not text that can be sent anywhere (``None`` if it is).
+
+    A Python string may hold lone surrogates (``"\ud800"``, from JSON's
+    ``"\ud800"`` escape or a command line's undecodable bytes); UTF-8 has no
+    encoding for them, so no command line, environment, file or stdin could
+    carry them. Binary data goes in bytes fields (a ``files`` content, ``stdin``),
+    which take any bytes.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (
+            f"not valid UTF-8 text: character {error.start} is a lone surrogate "
+            f"(U+{ord(value[error.start]):04X}), which UTF-8 cannot encode"
+        )
+    return None
 
 
 def first_problem(error: ValidationError, data: Any) -> tuple[str | None, str]:
-    """``(field, reason)`` of the first problem pydantic found in ``data``."""
+    """``(field, reason)`` of the first problem pydantic found in ``data``.
+
+    Pydantic reports a key that is not text (a lone surrogate in a key it
+    refuses as unknown) at the mapping that holds it, with a message about
+    "raw data": the key is named, and the reason says what is wrong with it.
+    """
     first = error.errors()[0]
-    field = field_path(first["loc"], data, missing=first["type"] == "missing")
-    return field or None, first["msg"]
+    parts, at = _walk(first["loc"], data, first["type"] == "missing")
+    reason = str(first["msg"])
+    value = first.get("input")
+    if first["type"] == "string_unicode" and isinstance(value, str):
+        reason = text_problem(value) or reason
+        if isinstance(at, Mapping) and value in at:
+            parts.append(printable(value))
+    return ".".join(parts) or None, reason
 
 
 class ReportingModel(BaseModel):

@@ -25,6 +25,7 @@ from faber_ray.errors import (
     SecurityPolicyError,
     TaskValidationError,
 )
+from faber_ray.languages import from_json
 from faber_ray.models import ResourceLimits, Task
 from faber_ray.steps import merge_limits, sandbox_disk
 
@@ -64,18 +65,22 @@ def validate_batch(tasks: Iterable[Task | Mapping[str, Any]], config: ExecutorCo
     Raises the first problem found; nothing of the batch may run if any task is bad.
     """
     if isinstance(tasks, (Task, Mapping, str, bytes)):
-        raise TaskValidationError("expected a list of tasks, got a single " + type(tasks).__name__)
+        raise TaskValidationError("expected a list of tasks, got a single " + type(tasks).__name__, field="tasks")
     if not isinstance(tasks, Iterable):
         got = "None" if tasks is None else f"a {type(tasks).__name__}"
-        raise TaskValidationError(f"expected a list of tasks, got {got}")
+        raise TaskValidationError(f"expected a list of tasks, got {got}", field="tasks")
     checked = [validate_task(task, config, index) for index, task in enumerate(tasks)]
     if not checked:
-        raise TaskValidationError("the batch is empty; pass at least one task")
+        raise TaskValidationError("the batch is empty; pass at least one task", field="tasks")
     return checked
 
 
 def validate_task(task: Task | Mapping[str, Any], config: ExecutorConfig, index: int = 0) -> Task:
-    """Check one task against the type rules, the size caps, the ceilings and the policy."""
+    """Check one task against the type rules, the size caps, the ceilings and the policy.
+
+    ``task`` is a ``Task``, a plain dict, or the language form
+    (``{"language": "cpp", "source": ...}``, :func:`faber_ray.languages.from_json`).
+    """
     parsed = _parse(task, index)
     _check_shape(parsed, config, index)
     _check_env(parsed.env, config, index, "env")
@@ -104,12 +109,13 @@ def _parse(task: Task | Mapping[str, Any], index: int) -> Task:
         task = task.model_dump()
     if not isinstance(task, Mapping):
         raise TaskValidationError(
-            f"a task must be a Task or a dict, not {type(task).__name__}", task_index=index
+            f"a task must be a Task or a dict, not {type(task).__name__}", task_index=index, field="task"
         )
     try:
-        return Task.model_validate(task)
-    except TaskValidationError as error:  # Task reports pydantic's errors with the user's field path
-        raise TaskValidationError(error.reason, task_index=index, field=error.field) from None
+        # Both report pydantic's errors with the user's field path.
+        return from_json(task) if "language" in task else Task.model_validate(task)
+    except TaskValidationError as error:
+        raise TaskValidationError(error.reason, task_index=index, field=error.field or "task") from None
 
 
 def _refuse(index: int, field: str, reason: str, kind: type[ExecutorError] = TaskValidationError) -> NoReturn:
@@ -314,6 +320,8 @@ def _check_policy(task: Task, config: ExecutorConfig, index: int) -> None:
             if fnmatch.fnmatchcase(name, pattern):
                 _refuse(index, field, f"command '{name}' is blocked by policy ({pattern})", SecurityPolicyError)
     image = task.image or config.default_image
+    if any(ord(char) < 32 or ord(char) == 127 for char in image):
+        _refuse(index, "image", "image name contains a control character (such as NUL or a newline)")
     if not any(fnmatch.fnmatchcase(image, pattern) for pattern in config.allowed_images):
         _refuse(
             index, "image",

@@ -497,7 +497,7 @@ def test_tasks_still_pickle() -> None:
 def test_non_task_items(task: Any) -> None:
     error = refused(task, index=1)
     assert type(error) is TaskValidationError
-    assert error.task_index == 1
+    assert (error.task_index, error.field) == (1, "task")
     assert "Task or a dict" in error.reason
 
 
@@ -534,15 +534,16 @@ def test_first_bad_task_is_reported() -> None:
 
 @pytest.mark.parametrize("batch", [[], ()])
 def test_empty_batch(batch: Any) -> None:
-    with pytest.raises(TaskValidationError, match="empty"):
+    with pytest.raises(TaskValidationError, match="empty") as caught:
         validate_batch(batch, CONFIG)
+    assert caught.value.field == "tasks"
 
 
 @pytest.mark.parametrize(("batch", "got"), [(None, "got None"), (3, "got a int")])
 def test_not_a_batch_at_all(batch: Any, got: str) -> None:
     with pytest.raises(TaskValidationError) as caught:
         validate_batch(batch, CONFIG)
-    assert str(caught.value) == f"expected a list of tasks, {got}"
+    assert (caught.value.field, caught.value.reason) == ("tasks", f"expected a list of tasks, {got}")
 
 
 @pytest.mark.parametrize("single", [Task(command="echo"), {"command": "echo"}, "echo"])

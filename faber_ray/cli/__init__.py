@@ -8,18 +8,44 @@ from collections.abc import Sequence
 
 from faber_ray import __version__
 from faber_ray.cli import commands, images, serve
-from faber_ray.models import parse_byte_count
+from pydantic import TypeAdapter, ValidationError
+
+from faber_ray.models import ByteCount, Count, parse_byte_count
 
 __all__ = ["build_parser", "main"]
 
 _ADDRESS_HELP = "Ray address of a cluster with a shared executor (`auto`, or host:port); default: a private executor on a local Ray"
 
 
+_BYTE_COUNT: TypeAdapter[int] = TypeAdapter(ByteCount)
+_COUNT: TypeAdapter[int] = TypeAdapter(Count)
+
+
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(f"{value[:20]}...{value[-10:]}") + f" ({len(value)} characters)"
+
+
 def _bytes(value: str) -> int:
-    parsed = parse_byte_count(value)
-    if not isinstance(parsed, int) and not (isinstance(parsed, str) and parsed.isdigit()):
-        raise argparse.ArgumentTypeError(f"'{value}' is not a size; write e.g. 268435456, 256m or 1g")
-    return int(parsed)
+    """A size flag, read by the rules of a task's own sizes (``ByteCount``): a refusal is argparse's sentence."""
+    try:
+        size = parse_byte_count(value)
+    except ValueError as error:  # a size string with more digits than any size has
+        raise argparse.ArgumentTypeError(f"{_shown(value)}: {error}") from None
+    if size is value:  # not a size string at all
+        raise argparse.ArgumentTypeError(f"{_shown(value)} is not a size; write e.g. 268435456, 256m or 1g")
+    return _checked(_BYTE_COUNT, value)
+
+
+def _count(value: str) -> int:
+    """A whole-number flag, read as a task's counts are (``Count``)."""
+    return _checked(_COUNT, value)
+
+
+def _checked(adapter: TypeAdapter[int], value: str) -> int:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as error:
+        raise argparse.ArgumentTypeError(f"{_shown(value)}: {error.errors()[0]['msg']}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="wall-clock seconds")
     run.add_argument("--cpu-time", type=float, help="CPU seconds over all processes")
     run.add_argument("--memory", type=_bytes, help="memory limit, e.g. 256m")
-    run.add_argument("--max-processes", type=int, help="processes and threads at once")
+    run.add_argument("--max-processes", type=_count, help="processes and threads at once")
     run.add_argument("--max-output", type=_bytes, help="bytes kept per stream, e.g. 1m")
     run.add_argument("--disk", type=_bytes, help="writable space, e.g. 64m")
     run.add_argument("--file", action="append", default=[], metavar="NAME=PATH",

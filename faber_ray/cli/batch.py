@@ -87,6 +87,8 @@ def _read_line(number: int, raw: bytes, config: ExecutorConfig, tasks: list[tupl
         data = json.loads(text)
     except json.JSONDecodeError as error:
         return f"line {number}: not valid JSON ({error.msg} at column {error.colno})"  # 1-based characters
+    except ValueError as error:  # a number of more digits than Python turns into an int (sys.int_info)
+        return f"line {number}: not valid JSON here, a number is too long to read ({str(error).split(';')[0]})"
     try:
         tasks.append((number, validate_task(languages.from_json(data), config, index=number)))
     except ExecutorError as error:

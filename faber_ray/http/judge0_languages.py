@@ -25,6 +25,7 @@ from typing import Any
 
 from faber_ray.errors import TaskValidationError
 from faber_ray.languages import LANGUAGES, Language
+from faber_ray.models import MAX_INTEGER
 
 __all__ = ["ALIASES", "JUDGE0_LANGUAGES", "Judge0Language", "language", "languages", "resolve_language"]
 
@@ -81,8 +82,9 @@ def resolve_language(language_id: object, index: int | None = None) -> Judge0Lan
     entry = JUDGE0_LANGUAGES.get(language_id)
     if entry is None:
         known = ", ".join(str(known_id) for known_id in JUDGE0_LANGUAGES)
+        shown = language_id if -MAX_INTEGER <= language_id <= MAX_INTEGER else "too large to show"  # str() fails
         raise TaskValidationError(
-            f"language with id {language_id} doesn't exist; faber-ray serves {known} (GET /languages)",
+            f"language with id {shown} doesn't exist; faber-ray serves {known} (GET /languages)",
             task_index=index, field="language_id",
         )
     return entry

@@ -48,7 +48,7 @@ from faber_ray.errors import ExecutorError, ResourceLimitError, SecurityPolicyEr
 from faber_ray.http.judge0_files import unpack_additional_files
 from faber_ray.http.judge0_languages import resolve_language
 from faber_ray.languages import Language
-from faber_ray.models import ResourceLimits, Step, Task
+from faber_ray.models import MAX_INTEGER, ResourceLimits, Step, Task, text_problem
 from faber_ray.steps import merge_limits
 from faber_ray.validation import validate_task
 
@@ -136,7 +136,15 @@ def _text(body: Mapping[str, Any], field: str, index: int | None, base64_encoded
         return None
     if not isinstance(value, str):
         _refuse(index, field, f"{field} must be a string, not {type(value).__name__}")
-    return decode_base64(value, field, index) if base64_encoded else value.encode()
+    return decode_base64(value, field, index) if base64_encoded else _utf8(value, field, index)
+
+
+def _utf8(value: str, field: str, index: int | None) -> bytes:
+    """Text as bytes; a lone surrogate (``"\\ud800"`` in the JSON) has no UTF-8 and is refused by the field."""
+    problem = text_problem(value)
+    if problem is not None:
+        _refuse(index, field, f"{field} is {problem}")
+    return value.encode()
 
 
 def decode_base64(value: str, field: str, index: int | None) -> bytes:
@@ -155,7 +163,9 @@ def _number(body: Mapping[str, Any], field: str, index: int | None, *, integer: 
         _refuse(index, field, f"{field} must be a number, not {type(value).__name__}")
     if value != value or value in (float("inf"), float("-inf")):
         _refuse(index, field, f"{field} must be a finite number")
-    if integer and not float(value).is_integer():
+    if not -MAX_INTEGER <= value <= MAX_INTEGER:  # never turned into a float or a string: it may have 5,000 digits
+        _refuse(index, field, f"{field} must be at most {MAX_INTEGER}")
+    if integer and isinstance(value, float) and not value.is_integer():
         _refuse(index, field, f"{field} must be a whole number, got {value}")
     return int(value) if integer else value
 
@@ -175,6 +185,7 @@ def _words(body: Mapping[str, Any], field: str, index: int | None) -> tuple[str 
         _refuse(index, field, f"{field} must be a string, not {type(value).__name__}")
     if len(value) > MAX_OPTIONS_LENGTH:
         _refuse(index, field, f"{field} is {len(value)} characters; at most {MAX_OPTIONS_LENGTH} are allowed")
+    _utf8(value, field, index)
     try:
         return value, shlex.split(value)
     except ValueError as error:
@@ -204,7 +215,11 @@ def _limits(body: Mapping[str, Any], config: ExecutorConfig, index: int | None) 
                 ResourceLimitError,
             )
         values[spec.limit] = int(value * spec.factor) if spec.factor != 1 else value
-    return ResourceLimits.model_validate(values)
+    try:
+        return ResourceLimits.model_validate(values)
+    except ExecutorError as error:  # named by faber-ray's field: name the Judge0 one
+        judge0 = next((spec.judge0 for spec in LIMIT_FIELDS if spec.limit == error.field), "submission")
+        return _refuse(index, judge0, f"{judge0}: {error.reason}", type(error))
 
 
 def _accepted_only(body: Mapping[str, Any], config: ExecutorConfig, index: int | None) -> dict[str, Any]:

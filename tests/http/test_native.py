@@ -152,7 +152,7 @@ def test_unknown_ids_are_404(client: httpx.Client) -> None:
         ({"command": "echo", "limits": {"timeout": -1}}, 0, "limits.timeout", "greater than"),
         ({"command": "echo", "limits": {"memory": 10**15}}, 0, "limits.memory", "ceiling"),
         ({"command": "echo", "args": "not a list"}, 0, "args", "list"),
-        ({"tasks": []}, None, None, "empty"),
+        ({"tasks": []}, None, "tasks", "empty"),
     ],
 )
 def test_a_refusal_names_the_task_the_field_and_the_reason(
