@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+
+import ray
+from pydantic import TypeAdapter, ValidationError
 
 from faber_ray import __version__
 from faber_ray.cli import commands, images, serve
-from pydantic import TypeAdapter, ValidationError
-
 from faber_ray.models import ByteCount, Count, parse_byte_count
 
 __all__ = ["build_parser", "main"]
@@ -57,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="run one command in a sandbox", description="Run one command in a fresh sandbox. "
+        "run", help="run one command in a sandbox", description="Run one command in a sandbox (warm by default: a container kept for tasks like it, proven "
+        "clean between them; the config's sandbox_mode: fresh makes one for this command alone). "
         "Prints its stdout and stderr, then a status line on stderr. Exits with the command's exit code when it "
         "ran to its end (SUCCESS, FAILURE); otherwise with the status's code: 124 TIMEOUT, 137 MEMORY_LIMIT_EXCEEDED, "
         "152 CPU_LIMIT_EXCEEDED, 153 OUTPUT_LIMIT_EXCEEDED, 125 ERROR (the sandbox failed), 130 CANCELLED "
@@ -100,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         "each with the task's line number, so an interrupted run keeps what it finished; with -o, the execution "
         "ids of submitted tasks go to RESULTS.jsonl.submitted until the batch ends, so --resume can pick up "
         "their results. A malformed line stops the batch before anything runs, and every bad line is reported "
-        "with its number.",
+        "with its number. Exits 0 when every task succeeded, 1 when any did not, 2 when the batch was refused "
+        "before anything ran, 130 on Ctrl-C.",
     )
     batch.add_argument("tasks", metavar="TASKS.jsonl", help="the task file (- for stdin)")
     batch.add_argument("-o", "--output", metavar="RESULTS.jsonl", help="where results go (default: stdout)")
@@ -149,9 +155,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("faber-ray: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT
+    except BrokenPipeError:
+        # `faber-ray cluster | head`: the reader has gone, which is not the cluster's fault. Say nothing, and
+        # keep Python from failing again while flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except Exception as error:  # noqa: BLE001 - every failure ends as one readable sentence
         print(f"faber-ray: error: {commands.describe_error(error)}", file=sys.stderr)
         return commands.EXIT_REFUSED
+    finally:
+        # Ray's own shutdown at exit would turn a Ctrl-C pressed now into a traceback: the command's work is
+        # done and its exit code decided, so Ray is ended here, deaf to a late Ctrl-C.
+        if ray.is_initialized():
+            deaf = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if deaf else None
+            try:
+                ray.shutdown()
+            finally:
+                if deaf:
+                    signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def describe_error(error: BaseException) -> str:
     """One readable sentence for any error that reaches the command line."""
     error = unwrap_error(error)
+    if isinstance(error, ExecutorError) and error.field and error.field.startswith("-"):
+        # A command-line option, not a task's field: the sentence names it, or starts with it.
+        return error.reason if error.field in error.reason else f"{error.field}: {error.reason}"
     if isinstance(error, ExecutorError):
         return str(error)
     if isinstance(error, ray.exceptions.RayError):

@@ -33,9 +33,9 @@ def register(sub: Any) -> None:
     actions = images.add_subparsers(dest="images_command", required=True, metavar="ACTION")
     ensure = actions.add_parser(
         "ensure", help="build the named images that are missing or stale",
-        description="Build each named image unless the engine already has it, built from its current recipe. "
-        "The first build debootstraps a shared Debian base (about a minute); every image after that takes "
-        "seconds to a minute, and a second run, with everything cached, does nothing. Needs root to build.",
+        description="Build each named image unless the engine already has it, built from its current recipe.\n"
+        "The first build debootstraps a shared Debian base (about a minute); every image after\nthat takes "
+        "seconds to a minute, and a second run, with everything cached, does nothing.\nNeeds root to build.",
         epilog="examples: faber-ray images ensure        (the default image)\n"
         "          faber-ray images ensure cpp java rust\n          faber-ray images ensure --all",
         formatter_class=argparse.RawDescriptionHelpFormatter,

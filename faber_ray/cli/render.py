@@ -19,15 +19,17 @@ def human_bytes(count: float) -> str:
     return f"{count:.1f} GiB"
 
 
-def status_line(result: TaskResult) -> str:
-    """One sentence on how a task ended, for stderr."""
+def status_line(result: TaskResult, exit_code: int, step_names: list[str] | None = None) -> str:
+    """One sentence on how a task ended, for stderr. ``exit_code`` is what the command itself exits with
+    (``$?``), never the container's; ``step_names`` name the steps for people ("compile", "input 2 (b)"),
+    else they are counted from one."""
     usage = result.resource_usage
-    parts = [f"faber-ray: {result.status.value}"]
-    failed = next((n for n, step in enumerate(result.steps or []) if step.status is not TaskStatus.SUCCESS), None)
-    if failed is not None:
-        parts.append(f"at step {failed} of {len(result.steps or [])};")
-    if result.exit_code is not None:
-        parts.append(f"(exit {result.exit_code})")
+    parts = [f"faber-ray: {result.status.value} (exit {exit_code})"]
+    steps = result.steps or []
+    failed = next((n for n, step in enumerate(steps) if step.status is not TaskStatus.SUCCESS), None)
+    if failed is not None and (step_names or len(steps) > 1):
+        name = step_names[failed] if step_names and failed < len(step_names) else f"step {failed + 1} of {len(steps)}"
+        parts.append(f"{name} failed;")
     parts.append(
         f"in {usage.wall_time:.3f} s wall, {usage.cpu_time:.3f} s CPU, {human_bytes(usage.peak_memory)} peak memory"
     )

@@ -160,8 +160,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif not live:
         _print_steps(result, args)
     else:
-        print(status_line(result), file=sys.stderr)
+        print(status_line(result, exit_code_for(result), _step_names(args)), file=sys.stderr)
     return exit_code_for(result)
+
+
+def _step_names(args: argparse.Namespace) -> list[str] | None:
+    """A language task's steps as people call them: "compile", then "input 2 (t1.txt)" or "the run"."""
+    if not getattr(args, "language", None):
+        return None
+    inputs = args.input or []
+    runs = [f"input {number + 1} ({name})" for number, name in enumerate(inputs)] if inputs else ["the run"]
+    return (["compile"] if languages.language(args.language).compile is not None else []) + runs
 
 
 def _write_live(_step: int | None, stream: str, data: bytes) -> None:
@@ -189,7 +198,7 @@ def _print_steps(result: TaskResult, args: argparse.Namespace) -> None:
         sys.stdout.write(step.stdout)
         sys.stdout.flush()
         sys.stderr.write(step.stderr)
-    print(status_line(result), file=sys.stderr)
+    print(status_line(result, exit_code_for(result), _step_names(args)), file=sys.stderr)
 
 
 def _interrupted(why: str) -> None:

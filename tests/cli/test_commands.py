@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from faber_ray import __version__
-from faber_ray.cli import build_parser, main
+from faber_ray.cli import build_parser, commands, main
 from faber_ray.cli.batch import read_tasks
 from faber_ray.cli.render import cluster_table
 from faber_ray.cli.run import exit_code_for
@@ -128,7 +128,20 @@ def test_config_with_address_is_refused_not_ignored(
 def test_resume_needs_an_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text('{"command": "true"}\n')
-    assert "--resume needs -o RESULTS.jsonl" in refusal(["batch", str(tasks), "--resume"], capsys)
+    err = refusal(["batch", str(tasks), "--resume"], capsys)
+    assert err.startswith("faber-ray: error: --resume needs -o RESULTS.jsonl") and "field" not in err
+
+
+def test_a_reader_that_goes_away_is_no_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`faber-ray cluster | head`: the pipe closing is not 'could not reach the Ray cluster'."""
+
+    def closed_pipe(args: Any) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(commands, "cmd_cluster", closed_pipe)
+    monkeypatch.setattr("sys.stdout", open("/dev/null", "w"))  # noqa: SIM115 - main points fd 1 at /dev/null
+    assert main(["cluster"]) == 141
+    assert capsys.readouterr().err == ""
 
 
 def test_a_misspelled_variable_stops_the_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

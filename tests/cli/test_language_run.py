@@ -30,7 +30,7 @@ def test_a_program_judged_against_inputs_prints_one_block_each(tmp_path: Path) -
     assert done.returncode == 1, done.stderr  # FAILURE: the second input failed
     assert done.stdout == "==> input 1 (a): SUCCESS, exit 0\n3\n==> input 2 (b): FAILURE, exit 3\n" \
                           "==> input 3 (c): SUCCESS, exit 0\n42\n"
-    assert "FAILURE at step 2 of 4" in done.stderr
+    assert "faber-ray: FAILURE (exit 1) input 2 (b) failed;" in done.stderr  # exit 1 is run's own $? here
 
 
 def test_a_compile_error_shows_the_compilers_message(tmp_path: Path) -> None:
@@ -38,6 +38,7 @@ def test_a_compile_error_shows_the_compilers_message(tmp_path: Path) -> None:
     done = cli("run", "--direct", "--language", "c", "bad.c", cwd=tmp_path)
     assert done.returncode == 1
     assert "error:" in done.stderr and "retur" in done.stderr
+    assert "faber-ray: FAILURE (exit 1) compile failed;" in done.stderr
     assert "Traceback" not in done.stderr
 
 

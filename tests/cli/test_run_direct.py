@@ -43,7 +43,7 @@ def test_limits_files_env_and_stdin(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_timeout_status_line_and_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["run", "--direct", "--timeout", "0.5", "--", "sleep", "10"])
     assert code == 124  # as coreutils `timeout`; never the command's own code, which may even be 0
-    assert "faber-ray: TIMEOUT (exit 137)" in capsys.readouterr().err
+    assert "faber-ray: TIMEOUT (exit 124)" in capsys.readouterr().err  # the line says what $? says
 
 
 def test_json_prints_the_whole_result(capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,3 +142,9 @@ def test_no_stdin_sends_nothing(box: Sandbox) -> None:
     """/dev/null (or a terminal) is not data: the command sees an empty, closed stdin."""
     done = box.cli("run", "--direct", "--", "sh", "-c", "cat; echo end")
     assert (done.returncode, done.stdout) == (0, "end\n"), done.stderr
+
+
+def test_a_command_that_is_not_found_says_so_as_a_shell_would(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--direct", "--", "no-such-command"]) == 127
+    err = capsys.readouterr().err
+    assert err.startswith("faber-ray: command not found: no-such-command\nfaber-ray: FAILURE (exit 127)"), err

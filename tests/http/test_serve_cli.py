@@ -44,7 +44,7 @@ def test_a_port_in_use_is_refused_in_a_sentence(box: Sandbox) -> None:
         done = box.cli("serve", "--port", str(port), timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == (
-        f"faber-ray: error: field '--port': port {port} on 127.0.0.1 is in use; pick another with --port"
+        f"faber-ray: error: port {port} on 127.0.0.1 is in use; pick another with --port"
     )
 
 
@@ -232,7 +232,7 @@ def test_with_address_a_taken_port_and_a_second_serve_are_refused_and_sigterm_st
                 done = head.cli("serve", "--address", "auto", "--port", str(busy), XDG_CACHE_HOME=cache)
             assert done.returncode == 2, done.stderr
             assert done.stderr.strip() == (
-                f"faber-ray: error: field '--port': port {busy} on 127.0.0.1 is in use; pick another with --port"
+                f"faber-ray: error: port {busy} on 127.0.0.1 is in use; pick another with --port"
             )
             assert not (head.home / ".cache" / "faber-ray" / "serve").exists() or not list(
                 (head.home / ".cache" / "faber-ray" / "serve").iterdir()
@@ -246,7 +246,7 @@ def test_with_address_a_taken_port_and_a_second_serve_are_refused_and_sigterm_st
                                   FABER_RAY_API_TOKENS='["another-token-0123456789"]')
                 assert second.returncode == 2, second.stderr
                 assert second.stderr.strip() == (
-                    f"faber-ray: error: field '--address': a faber-ray HTTP API already serves this cluster at "
+                    f"faber-ray: error: --address: a faber-ray HTTP API already serves this cluster at "
                     f"http://127.0.0.1:{port}; use it, or stop the `faber-ray serve` that runs it (Ctrl-C or SIGTERM), "
                     "or take its place with --replace"
                 )
