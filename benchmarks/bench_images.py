@@ -31,7 +31,7 @@ import docker
 
 from faber_ray.cli.images import resolve
 from faber_ray.config import DEFAULT_IMAGE
-from faber_ray.sandbox.image import ensure_base, ensure_image, image_state
+from faber_ray.images.image import ensure_base, ensure_image, image_state
 
 MiB = 1024**2
 

@@ -20,7 +20,7 @@ import statistics
 from faber_ray import ExecutorConfig, ResourceLimits, Task, TaskResult, TaskStatus
 from faber_ray.languages import LANGUAGES, Language
 from faber_ray.sandbox import SandboxRunner
-from faber_ray.sandbox.image import ensure_images
+from faber_ray.images.image import ensure_images
 
 MiB = 1024**2
 

@@ -30,7 +30,6 @@ from pydantic import ConfigDict
 from faber_ray.errors import TaskValidationError
 from faber_ray.models import ResourceLimits, Step, Task, Text
 from faber_ray.reporting import ReportingModel, printable
-from faber_ray.sandbox.recipes import GCC, GO, JAVA, NODE, PYTHON, RUST
 from faber_ray.steps import merge_limits
 
 __all__ = [
@@ -78,24 +77,24 @@ _JVM = ("-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xshare:auto")
 
 _LANGUAGES = (
     Language(
-        "python", "3.11", PYTHON.name, "main.py", None, ("python3", "main.py"), title="Python",
+        "python", "3.11", "faber-ray/python:3", "main.py", None, ("python3", "main.py"), title="Python",
         example='print("hello, world")\n',
     ),
     Language(
-        "c", "12.2", GCC.name, "main.c",
+        "c", "12.2", "faber-ray/gcc:12", "main.c",
         ("gcc", "-O2", "-std=c17", "-o", "main", "main.c", "-lm"), ("./main",),
         compile_limits=ResourceLimits(timeout=30, cpu_time=30, memory=512 * MiB, max_processes=64),
         title="C", example='#include <stdio.h>\n\nint main(void) {\n    puts("hello, world");\n    return 0;\n}\n',
     ),
     Language(
-        "cpp", "12.2", GCC.name, "main.cpp",
+        "cpp", "12.2", "faber-ray/gcc:12", "main.cpp",
         ("g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"), ("./main",),
         compile_limits=ResourceLimits(timeout=60, cpu_time=60, memory=1024 * MiB, max_processes=64),
         title="C++",
         example='#include <iostream>\n\nint main() {\n    std::cout << "hello, world" << std::endl;\n}\n',
     ),
     Language(
-        "java", "17", JAVA.name, "Main.java",
+        "java", "17", "faber-ray/java:17", "Main.java",
         ("javac", *(f"-J{flag}" for flag in _JVM), "-J-XX:TieredStopAtLevel=1", "Main.java"),
         ("java", *_JVM, "-XX:MaxRAMPercentage=50", "-Xss64m", "-cp", ".", "Main"),
         compile_limits=ResourceLimits(timeout=60, cpu_time=60, memory=1024 * MiB, max_processes=128),
@@ -106,23 +105,23 @@ _LANGUAGES = (
         ),
     ),
     Language(
-        "javascript", "18", NODE.name, "main.js", None, ("node", "main.js"), title="JavaScript (Node.js)",
+        "javascript", "18", "faber-ray/node:18", "main.js", None, ("node", "main.js"), title="JavaScript (Node.js)",
         example='console.log("hello, world");\n',
     ),
     Language(
-        "go", "1.19", GO.name, "main.go",
+        "go", "1.19", "faber-ray/go:1.19", "main.go",
         ("go", "build", "-o", "main", "main.go"), ("./main",),
         compile_limits=ResourceLimits(timeout=60, cpu_time=60, memory=1024 * MiB, max_processes=256),
         title="Go", example='package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("hello, world")\n}\n',
     ),
     Language(
-        "rust", "1.63", RUST.name, "main.rs",
+        "rust", "1.63", "faber-ray/rust:1.63", "main.rs",
         ("rustc", "--edition=2021", "-O", "-o", "main", "main.rs"), ("./main",),
         compile_limits=ResourceLimits(timeout=60, cpu_time=60, memory=1024 * MiB, max_processes=128),
         title="Rust", example='fn main() {\n    println!("hello, world");\n}\n',
     ),
     Language(
-        "bash", "5.2", PYTHON.name, "main.sh", None, ("bash", "main.sh"), title="Bash",
+        "bash", "5.2", "faber-ray/python:3", "main.sh", None, ("bash", "main.sh"), title="Bash",
         example='echo "hello, world"\n',
     ),
 )

@@ -19,11 +19,12 @@ import docker
 import pytest
 import ray
 from cli_support import free_port
+from sandbox_support import TEST_NODE_ID
 from ray.cluster_utils import Cluster
 
 from faber_ray.config import ExecutorConfig
 from faber_ray.sandbox.engine import connect
-from faber_ray.sandbox.image import ensure_image
+from faber_ray.images.image import ensure_image
 from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
 
@@ -38,10 +39,6 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 # Sandbox (Docker, no Ray)
 # ---------------------------------------------------------------------------
 
-#: node_id the sandbox fixtures' runners stamp on their containers and results. It is
-#: unique per pytest process, so two test runs sharing one engine never count (or
-#: reap) each other's containers.
-TEST_NODE_ID = f"test-node-{os.getpid()}"
 TEST_OWNER = "test-owner"
 
 

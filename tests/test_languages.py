@@ -9,7 +9,7 @@ import pytest
 from faber_ray import ExecutorConfig, Task, TaskValidationError
 from faber_ray.config import DEFAULT_IMAGE
 from faber_ray.languages import LANGUAGES, Language, language
-from faber_ray.sandbox.recipes import RECIPES
+from faber_ray.images.recipes import RECIPES
 from faber_ray.validation import validate_task
 
 REQUIRED = {

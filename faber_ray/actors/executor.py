@@ -16,7 +16,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from faber_ray import metrics
+from faber_ray.actors import metrics
 from faber_ray.actors.collector import ResultCollector
 from faber_ray.actors.monitor import Monitor
 from faber_ray.actors.options import NAMESPACE, ActorNames, control_options
@@ -24,7 +24,7 @@ from faber_ray.actors.scheduler import Scheduler
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, unwrap_error
 from faber_ray.models import ExecutionStatistics, OutputChunk, Task, TaskResult
-from faber_ray.sandbox.runner import new_execution_id
+from faber_ray.ids import new_execution_id
 from faber_ray.scheduling.watchers import WatcherCaps
 from faber_ray.sandbox.spec import task_pids
 from faber_ray.scheduling.ledger import Need

@@ -6,7 +6,7 @@ from typing import Any
 
 import ray
 
-from faber_ray import metrics
+from faber_ray.actors import metrics
 from faber_ray.scheduling.ledger import CapacityLedger, Need
 from faber_ray.scheduling.usage import UsageBook, UsageReport
 

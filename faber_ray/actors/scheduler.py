@@ -23,7 +23,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
-from faber_ray import metrics
+from faber_ray.actors import metrics
 from faber_ray.actors.delivery import ResultDelivery
 from faber_ray.actors.options import ActorNames
 from faber_ray.actors.pool import WorkerPool

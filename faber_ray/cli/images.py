@@ -18,7 +18,7 @@ from faber_ray.cli.render import human_bytes
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import SandboxError
 from faber_ray.languages import LANGUAGES
-from faber_ray.sandbox.recipes import RECIPES, Recipe
+from faber_ray.images.recipes import RECIPES, Recipe
 
 __all__ = ["register", "resolve"]
 
@@ -85,7 +85,7 @@ def _languages_of(image: str) -> list[str]:
 
 def cmd_ensure(args: argparse.Namespace) -> int:
     from faber_ray.sandbox.engine import connect
-    from faber_ray.sandbox.image import ensure_images
+    from faber_ray.images.image import ensure_images
 
     config = ExecutorConfig.load(args.config)
     recipes = resolve(args.names, every=args.all, default=config.default_image)
@@ -100,7 +100,7 @@ def cmd_ensure(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from faber_ray.sandbox.engine import connect
-    from faber_ray.sandbox.image import image_state
+    from faber_ray.images.image import image_state
 
     client = connect(ExecutorConfig.load(args.config).docker_host)
     states = [image_state(client, item) for item in RECIPES.values()]

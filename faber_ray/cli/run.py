@@ -250,7 +250,8 @@ def _run_direct(task: Task, config: ExecutorConfig, live: bool) -> TaskResult | 
     The runner works in its own thread; this one waits, so that Ctrl-C lands
     here and never inside the runner's bookkeeping, and cancels from here.
     """
-    from faber_ray.sandbox.runner import SandboxRunner, new_execution_id
+    from faber_ray.ids import new_execution_id
+    from faber_ray.sandbox.runner import SandboxRunner
 
     checked = validate_task(task, config)
     runner = SandboxRunner(config)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from faber_ray.config import TokenGrant
 from faber_ray.errors import ConfigurationError
-from faber_ray.sandbox.hostpath import cache_dir
+from faber_ray.hostpath import cache_dir
 
 __all__ = [
     "Caller", "TokenTable", "digest", "generate_token", "read_token_file", "token_file_path", "user_name_for",

@@ -1,7 +1,6 @@
-"""The Docker layer: sandbox containers running the agent, fresh or warm, and their cleanup. No Ray here."""
+"""The Docker layer, no Ray: containers running the agent (``agent/``), fresh or warm, one run of a task in
+one of them, its limits and its report, and cleanup after faults. ``SandboxRunner`` is its entry point."""
 
-from faber_ray.sandbox.engine import connect
-from faber_ray.sandbox.reaper import list_sandboxes, reap_sandboxes
-from faber_ray.sandbox.runner import SandboxRunner, new_execution_id
+from faber_ray.sandbox.runner import SandboxRunner
 
-__all__ = ["SandboxRunner", "connect", "list_sandboxes", "new_execution_id", "reap_sandboxes"]
+__all__ = ["SandboxRunner"]

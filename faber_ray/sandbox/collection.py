@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 
 from faber_ray.errors import SandboxError
 from faber_ray.sandbox.container import REPLY_TIMEOUT, SandboxContainer
-from faber_ray.sandbox.protocol import AgentMessage, Entry, EntryKind, HostMessage, frame, parse_entries
+from faber_ray.sandbox.agent.protocol import AgentMessage, Entry, EntryKind, HostMessage, frame, parse_entries
 
 __all__ = ["MAX_ENTRIES", "NOT_NORMALISED", "Selection", "collect", "matches", "normalised", "select"]
 

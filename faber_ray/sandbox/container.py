@@ -17,9 +17,9 @@ import docker.errors
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import SandboxError
 from faber_ray.sandbox.cgroup import ChildCgroup, ContainerCgroup, SharedCgroup
-from faber_ray.sandbox.channel import AgentChannel, ChannelClosed
-from faber_ray.sandbox.listener import ChannelListener, channels_root
-from faber_ray.sandbox.protocol import PROTOCOL_VERSION, AgentMessage, HostMessage, frame
+from faber_ray.sandbox.agent.channel import AgentChannel, ChannelClosed
+from faber_ray.sandbox.agent.listener import ChannelListener, channels_root
+from faber_ray.sandbox.agent.protocol import PROTOCOL_VERSION, AgentMessage, HostMessage, frame
 from faber_ray.sandbox.spec import SandboxProfile, container_spec, host_pids
 from faber_ray.sandbox.streams import raw_socket
 from faber_ray.sandbox.uids import UidLease

@@ -65,7 +65,7 @@ def docker_errors(image: str, runtime: str | None = None) -> Iterator[None]:
 
 def missing_image(image: str) -> str:
     """A sentence with a command that really produces ``image``: faber-ray builds its own, not others'."""
-    from faber_ray.sandbox.recipes import RECIPES
+    from faber_ray.images.recipes import RECIPES
 
     if image in RECIPES:
         return f"image {image} not found; build it with `faber-ray images ensure {image}`"

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from faber_ray.config import ExecutorConfig, ResolvedLimits
 from faber_ray.errors import SandboxError
 from faber_ray.sandbox.cgroup import CgroupUsage
-from faber_ray.sandbox.channel import ChannelClosed
+from faber_ray.sandbox.agent.channel import ChannelClosed
 from faber_ray.sandbox.container import SandboxContainer
-from faber_ray.sandbox.protocol import MAX_DATA, AgentMessage, ExitReport, HostMessage, frame, spec_payload
+from faber_ray.sandbox.agent.protocol import MAX_DATA, AgentMessage, ExitReport, HostMessage, frame, spec_payload
 from faber_ray.sandbox.streams import CappedBuffer, OutputBudget
 from faber_ray.steps import Run
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from faber_ray.config import ResolvedLimits
 from faber_ray.sandbox.cgroup import CgroupUsage
-from faber_ray.sandbox.protocol import End, ExitFlag, ExitReport
+from faber_ray.sandbox.agent.protocol import End, ExitFlag, ExitReport
 from faber_ray.status import ExecutionFacts
 
 __all__ = ["OOM_SLACK", "RunFacts", "judge_run"]

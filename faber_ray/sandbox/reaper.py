@@ -22,7 +22,7 @@ import docker.errors
 from faber_ray.errors import SandboxError
 from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version
 from faber_ray.sandbox.engine import docker_errors
-from faber_ray.sandbox.listener import channel_maker, channels_root
+from faber_ray.sandbox.agent.listener import channel_maker, channels_root
 from faber_ray.sandbox.labels import (
     LABEL,
     LABEL_EXECUTION_ID,
@@ -101,7 +101,7 @@ def reap_sandboxes(
 
 
 def remove_stale_channels(root: Path | None = None, older_than: float = STALE_CHANNEL_SECONDS) -> int:
-    """Remove the channel directories (``sandbox/listener.py``) whose making process is gone from this
+    """Remove the channel directories (``sandbox/agent/listener.py``) whose making process is gone from this
     machine: a process killed with SIGKILL never removes its own. A name that records no maker (made
     by an older faber-ray) goes once it is older than ``older_than``. Only faber-ray's private
     directory is walked, and nothing in it is followed (``rmtree`` does not follow links)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -22,8 +21,9 @@ import docker
 
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError
+from faber_ray.ids import new_execution_id
 from faber_ray.models import Task, TaskResult, TaskStatus
-from faber_ray.sandbox.agent import agent_binary
+from faber_ray.sandbox.agent.build import agent_binary
 from faber_ray.sandbox.collection import collect
 from faber_ray.sandbox.container import SandboxContainer
 from faber_ray.sandbox.engine import connect, docker_errors
@@ -31,7 +31,7 @@ from faber_ray.sandbox.execution import Execution, NotStarted, OutputListener, R
 from faber_ray.sandbox.labels import labels_for
 from faber_ray.sandbox.outcome import RunFacts, judge_run
 from faber_ray.sandbox.pool import WarmPool
-from faber_ray.sandbox.protocol import ExitFlag
+from faber_ray.sandbox.agent.protocol import ExitFlag
 from faber_ray.sandbox.report import Outcome, TaskReport, build_result
 from faber_ray.sandbox.spec import AGENT_PROCESSES, SandboxProfile, outer_memory
 from faber_ray.sandbox.streams import OutputBudget
@@ -39,7 +39,7 @@ from faber_ray.sandbox.uids import HostUids, parse_user
 from faber_ray.steps import Run, runs_of
 from faber_ray.validation import validate_task
 
-__all__ = ["SandboxRunner", "new_execution_id"]
+__all__ = ["SandboxRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,6 @@ GVISOR_FALLBACK = (
     "so a reset could not be proven clean"
 )
 
-
-def new_execution_id() -> str:
-    """A fresh id: short enough to read, random enough never to collide."""
-    return uuid.uuid4().hex
 
 
 class SandboxRunner:

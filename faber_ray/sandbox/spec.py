@@ -19,8 +19,8 @@ import docker.types
 from faber_ray.config import ExecutorConfig
 from faber_ray.models import Task
 from faber_ray.steps import runs_of
-from faber_ray.sandbox.agent import AGENT_MOUNT
-from faber_ray.sandbox.listener import CHANNEL_MOUNT
+from faber_ray.sandbox.agent.build import AGENT_MOUNT
+from faber_ray.sandbox.agent.listener import CHANNEL_MOUNT
 from faber_ray.sandbox.seccomp import profile_json
 
 __all__ = [

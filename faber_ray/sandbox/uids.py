@@ -19,7 +19,7 @@ task it serves (one at a time). Leases go round the range, so a uid just
 released is the last to be taken again.
 
 Nothing here follows a path another user made: the directory is checked
-with :func:`faber_ray.sandbox.hostpath.private_dir`, and lock files are
+with :func:`faber_ray.hostpath.private_dir`, and lock files are
 opened with ``O_NOFOLLOW``.
 """
 
@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.hostpath import private_dir
+from faber_ray.hostpath import private_dir
 
 __all__ = ["HostUids", "UidLease", "parse_user"]
 

@@ -10,7 +10,7 @@ from faber_ray.cli import main
 from faber_ray.cli.images import resolve
 from faber_ray.config import DEFAULT_IMAGE
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.recipes import RECIPES
+from faber_ray.images.recipes import RECIPES
 
 
 def names(*args: str, every: bool = False) -> list[str]:

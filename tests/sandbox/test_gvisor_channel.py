@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from faber_ray.models import ResourceLimits, Task, TaskStatus
-from faber_ray.sandbox.protocol import AgentMessage, frame
+from faber_ray.sandbox.agent.protocol import AgentMessage, frame
 from faber_ray.sandbox.runner import SandboxRunner
 
 pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")

@@ -20,7 +20,7 @@ import pytest
 from faber_ray import languages
 from faber_ray.languages import LANGUAGES
 from faber_ray.models import ResourceLimits, Task, TaskResult, TaskStatus
-from faber_ray.sandbox.image import ensure_images
+from faber_ray.images.image import ensure_images
 from faber_ray.sandbox.runner import SandboxRunner
 
 pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.hostpath import check_trusted, locked, private_dir
+from faber_ray.hostpath import check_trusted, locked, private_dir
 
 OTHER_UID = 12345
 

@@ -19,7 +19,7 @@ import pytest
 
 from faber_ray.config import DEFAULT_IMAGE
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.image import (
+from faber_ray.images.image import (
     IMAGE_LABEL,
     SANDBOX_UID,
     cache_dir,
@@ -28,7 +28,7 @@ from faber_ray.sandbox.image import (
     image_exists,
     image_state,
 )
-from faber_ray.sandbox.recipes import PACKAGES_LABEL, RECIPE_LABEL, RECIPES, Recipe, recipe
+from faber_ray.images.recipes import PACKAGES_LABEL, RECIPE_LABEL, RECIPES, Recipe, recipe
 
 
 @pytest.fixture(scope="module")

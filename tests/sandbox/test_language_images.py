@@ -15,7 +15,7 @@ import pytest
 from faber_ray import ResourceLimits, Task, TaskResult, TaskStatus, languages
 from faber_ray.config import DEFAULT_IMAGE
 from faber_ray.languages import LANGUAGES, Language
-from faber_ray.sandbox.image import ensure_images
+from faber_ray.images.image import ensure_images
 from faber_ray.sandbox.runner import SandboxRunner
 
 pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")

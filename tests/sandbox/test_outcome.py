@@ -11,7 +11,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.models import ResourceLimits, TaskStatus
 from faber_ray.sandbox.cgroup import CgroupUsage
 from faber_ray.sandbox.outcome import judge_run
-from faber_ray.sandbox.protocol import End, ExitFlag, ExitReport
+from faber_ray.sandbox.agent.protocol import End, ExitFlag, ExitReport
 from faber_ray.status import decide_status
 
 LIMITS = ExecutorConfig().resolve_limits(ResourceLimits(memory="64m", disk="8m"))

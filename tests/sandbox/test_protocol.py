@@ -11,10 +11,10 @@ import pytest
 
 from faber_ray.config import ExecutorConfig
 from faber_ray.models import ResourceLimits, TaskStatus
-from faber_ray.sandbox.agent import SOURCES
+from faber_ray.sandbox.agent.build import SOURCES
 from faber_ray.sandbox.cgroup import CgroupUsage
 from faber_ray.sandbox.outcome import judge_run
-from faber_ray.sandbox.protocol import (
+from faber_ray.sandbox.agent.protocol import (
     PROTOCOL_VERSION,
     AgentMessage,
     End,

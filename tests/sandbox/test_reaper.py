@@ -19,11 +19,11 @@ import docker.errors
 import pytest
 
 from faber_ray.sandbox.labels import LABEL, LABEL_EXECUTION_ID, LABEL_NODE_ID, LABEL_OWNER, LABEL_OWNER_PROCESS, owner_process
-from faber_ray.sandbox.listener import ChannelListener, channels_root
+from faber_ray.sandbox.agent.listener import ChannelListener, channels_root
 from faber_ray.sandbox.reaper import (
     list_sandboxes, maker_is_gone, reap_sandboxes, remove_stale_cgroups, remove_stale_channels,
 )
-from faber_ray.sandbox.runner import new_execution_id
+from faber_ray.ids import new_execution_id
 
 pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")
 
@@ -185,7 +185,7 @@ def test_channel_directories_of_a_killed_process_are_removed_and_live_ones_kept(
     """A process killed with SIGKILL never removes its channels' directories: the reaper does."""
     script = (
         "import sys, time\n"
-        "from faber_ray.sandbox.listener import ChannelListener, channels_root\n"
+        "from faber_ray.sandbox.agent.listener import ChannelListener, channels_root\n"
         "print(ChannelListener(channels_root()).directory, flush=True)\n"
         "time.sleep(600)\n"
     )

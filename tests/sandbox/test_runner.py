@@ -16,13 +16,14 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import TEST_NODE_ID
+from sandbox_support import TEST_NODE_ID
 
 from faber_ray.models import ResourceLimits, Task, TaskResult, TaskStatus
 from faber_ray.sandbox.cgroup import CGROUP_ROOT, cgroup_version, tcp_share
 from faber_ray.sandbox.labels import owner_process
 from faber_ray.sandbox.reaper import list_sandboxes
-from faber_ray.sandbox.runner import SandboxRunner, new_execution_id
+from faber_ray.ids import new_execution_id
+from faber_ray.sandbox.runner import SandboxRunner
 
 pytestmark = pytest.mark.usefixtures("no_leftover_sandboxes")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from faber_ray.sandbox.collection import select
-from faber_ray.sandbox.protocol import Entry, EntryKind
+from faber_ray.sandbox.agent.protocol import Entry, EntryKind
 
 
 def listed(*paths: bytes) -> list[Entry]:

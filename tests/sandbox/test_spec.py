@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from faber_ray import ExecutorConfig
-from faber_ray.sandbox.agent import AGENT_MOUNT
+from faber_ray.sandbox.agent.build import AGENT_MOUNT
 from faber_ray.sandbox.seccomp import DENIED, seccomp_profile
 from faber_ray.sandbox.spec import (
     AGENT_ALLOWANCE,

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox import protocol
+from faber_ray.sandbox.agent import protocol
 from faber_ray.sandbox.streams import CappedBuffer, DockerDemux, raw_socket
 
 STDIN, STDOUT, STDERR, SYSERR = 0, 1, 2, 3

@@ -4,8 +4,8 @@ Every image is one shared base — Debian bookworm, ``minbase`` variant, with
 the security updates and the unprivileged ``sandbox`` user — plus a few
 Debian packages and a little shaping (environment, symlinks). This module is
 plain data so the table can be read in one place and checked without root,
-debootstrap or a Docker engine; :mod:`faber_ray.sandbox.rootfs` builds a
-recipe and :mod:`faber_ray.sandbox.image` puts it into the engine.
+debootstrap or a Docker engine; :mod:`faber_ray.images.rootfs` builds a
+recipe and :mod:`faber_ray.images.image` puts it into the engine.
 
 A recipe's :attr:`Recipe.digest` covers everything that decides what the image
 holds. It is stamped on the image as the ``faber-ray.recipe`` label and names

@@ -3,7 +3,7 @@
 Machines running faber-ray often reach Debian's package mirror but no image
 registry, so ``docker pull`` / ``docker build FROM ...`` cannot work there.
 Each image is instead built from Debian packages by
-:mod:`faber_ray.sandbox.rootfs` from a recipe in :mod:`faber_ray.sandbox.recipes`,
+:mod:`faber_ray.images.rootfs` from a recipe in :mod:`faber_ray.images.recipes`,
 and ``docker import``-ed. :func:`ensure_images` builds only what is missing,
 where an image whose ``faber-ray.recipe`` label is not its recipe's digest
 counts as missing. Everything built is cached under
@@ -35,9 +35,9 @@ from docker.utils import parse_repository_tag
 
 from faber_ray.config import DEFAULT_IMAGE
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.hostpath import cache_dir, locked
-from faber_ray.sandbox.recipes import BASE, IMAGE_LABEL, PACKAGES_LABEL, RECIPE_LABEL, SANDBOX_UID, Recipe, recipe
-from faber_ray.sandbox.rootfs import Progress, build_base, build_image_rootfs, require_root
+from faber_ray.hostpath import cache_dir, locked
+from faber_ray.images.recipes import BASE, IMAGE_LABEL, PACKAGES_LABEL, RECIPE_LABEL, SANDBOX_UID, Recipe, recipe
+from faber_ray.images.rootfs import Progress, build_base, build_image_rootfs, require_root
 
 __all__ = [
     "IMAGE_LABEL",

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.recipes import BASE, BASE_SETUP, BEFORE_INSTALL, PRUNE, Recipe
+from faber_ray.images.recipes import BASE, BASE_SETUP, BEFORE_INSTALL, PRUNE, Recipe
 
 __all__ = ["Progress", "build_base", "build_image_rootfs", "require_root"]
 

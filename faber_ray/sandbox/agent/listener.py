@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.agent import agent_dir
-from faber_ray.sandbox.hostpath import private_dir
+from faber_ray.sandbox.agent.build import agent_dir
+from faber_ray.hostpath import private_dir
 from faber_ray.sandbox.labels import owner_process
 
 __all__ = ["CHANNEL_MOUNT", "ChannelListener", "channel_maker", "channels_root"]

@@ -15,7 +15,7 @@ import time
 from collections import deque
 
 from faber_ray.errors import SandboxError
-from faber_ray.sandbox.protocol import FrameReader
+from faber_ray.sandbox.agent.protocol import FrameReader
 from faber_ray.sandbox.streams import DockerDemux
 
 __all__ = ["AgentChannel", "ChannelClosed"]
