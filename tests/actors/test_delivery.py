@@ -22,12 +22,12 @@ class FakeCollector:
         self.fail = fail
         self.add_many = self
 
-    def remote(self, batch: list[TaskResult]) -> Any:
+    def remote(self, batch: list[tuple[TaskResult, str | None]]) -> Any:
         async def store() -> None:
             await asyncio.sleep(0.01)
             if self.fail:
                 raise RayError("the collector died")
-            self.batches.append([result.execution_id for result in batch])
+            self.batches.append([result.execution_id for result, _owner in batch])
 
         return store()
 
