@@ -65,11 +65,13 @@ def _is_authentication_failure(error: BaseException) -> bool:
 def _check_token(address: str) -> None:
     """Ask the cluster's GCS once whether it takes our token, before ``ray.init`` would retry a refused
     one for some 20 s, printing a warning a second. Anything but a refusal is left to ``ray.init``."""
-    from ray._private.services import canonicalize_bootstrap_address
+    from ray._private.services import find_bootstrap_address
     from ray._raylet import GcsClient  # type: ignore[attr-defined]
 
     try:
-        gcs = canonicalize_bootstrap_address(address)
+        # "auto": the cluster this machine's Ray last started (what ray.init finds first), without the
+        # scan of every Ray process that warns when several run.
+        gcs = (os.environ.get("RAY_ADDRESS") or find_bootstrap_address(None)) if address == "auto" else address
         if gcs:
             GcsClient(address=gcs).internal_kv_get(b"faber-ray-token-check", None, timeout=10)
     except AuthenticationError:

@@ -150,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "command", None) and args.command[:1] == ["--"]:
         args.command = args.command[1:]
+    ours = not ray.is_initialized()  # a caller's own Ray (main called in-process) is the caller's to end
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -166,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         # Ray's own shutdown at exit would turn a Ctrl-C pressed now into a traceback: the command's work is
         # done and its exit code decided, so Ray is ended here, deaf to a late Ctrl-C.
-        if ray.is_initialized():
+        if ours and ray.is_initialized():
             deaf = threading.current_thread() is threading.main_thread()
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if deaf else None
             try:
