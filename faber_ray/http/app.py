@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faber_ray import __version__
-from faber_ray.http import judge0_api, native
+from faber_ray.http import docs, judge0_api, native, schemas
 from faber_ray.http.auth import TokenTable
 from faber_ray.http.service import Service
 
@@ -63,6 +63,8 @@ def _sentence(error: dict[str, Any]) -> str:
         return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')})"
     if kind == "body" and not where and error.get("type") == "dict_type":
         return "the body must be a JSON object, sent as Content-Type: application/json"
+    if kind == "body" and not where and error.get("type") == "missing":
+        return "the body is empty: send a JSON object, as Content-Type: application/json"
     if kind == "body" and not where:
         return f"the body is invalid: {message}"
     return f"{'the body' if kind == 'body' else kind + ' parameter'} {where!r}: {message}"
@@ -117,6 +119,7 @@ def create_app(service: Service, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
         title="faber-ray", version=__version__,
         description="Sandboxed task execution on Ray: a native API under /v1 and a Judge0 CE 1.13.1-compatible "
         "API under /judge0.",
+        docs_url=None, redoc_url=None,  # docs.install serves them with local assets
     )
     app.state.service = service
     app.add_middleware(BodyLimit, limit=max_body_bytes)
@@ -158,7 +161,9 @@ def create_app(service: Service, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
         return Health(status="ok", version=__version__)
 
     app.include_router(native.router)
-    app.include_router(judge0_api.router)
+    judge0_api.install(app, service)
+    schemas.install(app)
+    docs.install(app)
     return app
 
 
