@@ -26,7 +26,7 @@ from fastapi.security import APIKeyHeader
 from faber_ray.errors import ExecutorError, QueueFullError
 from faber_ray.http import judge0, judge0_info
 from faber_ray.http.bodies import parse_json_body
-from faber_ray.http.schemas import Judge0Batch, Judge0Submission, request_body
+from faber_ray.http.schemas import JUDGE0_EXAMPLES, Judge0Batch, Judge0Submission, request_body
 from faber_ray.http.book import Entry
 from faber_ray.http.service import Service, service_of
 from faber_ray.models import ExecutionStatistics, Task, TaskResult
@@ -242,7 +242,7 @@ async def get_batch(
 
 
 @router.post("/submissions", status_code=201, response_model=dict[str, Any], responses=_errors(400, 401, 413, 422, 503),
-             openapi_extra=request_body(Judge0Submission, "A Judge0 submission"))
+             openapi_extra=request_body(Judge0Submission, "A Judge0 submission", JUDGE0_EXAMPLES))
 async def post_submission(
     request: Request, service: Svc, statistics: Stats, user: User,
     base64_encoded: Encoded = False,

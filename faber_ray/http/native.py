@@ -23,7 +23,7 @@ from faber_ray import languages
 from faber_ray.errors import ExecutorError, QueueFullError, TaskValidationError, unwrap_error
 from faber_ray.http.auth import Caller
 from faber_ray.http.bodies import parse_json_body
-from faber_ray.http.schemas import NativeBody, request_body
+from faber_ray.http.schemas import NATIVE_EXAMPLES, NativeBody, request_body
 from faber_ray.http.service import Service, log, service_of
 from faber_ray.models import ExecutionStatistics, OutputChunk, TaskResult
 from faber_ray.validation import validate_batch
@@ -150,7 +150,7 @@ def _tasks_of(body: Any) -> list[Any]:
                **_problems(401, 413, 422, 429, 503, 504)},
     summary="Submit one task or a batch",
     openapi_extra=request_body(NativeBody, "A task (as a `faber-ray batch` line: command or steps, or the language "
-                               "form) or {\"tasks\": [...]}"),
+                               "form) or {\"tasks\": [...]}", NATIVE_EXAMPLES),
 )
 async def post_tasks(
     request: Request, service: Svc, user: User, response: Response,

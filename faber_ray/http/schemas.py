@@ -27,7 +27,10 @@ from faber_ray.http.judge0_requests import MAX_OPTIONS_LENGTH
 from faber_ray.languages import LANGUAGES
 from faber_ray.models import ResourceLimits, Task
 
-__all__ = ["Judge0Batch", "Judge0Submission", "LanguageTask", "NativeBody", "TaskBatch", "install", "request_body"]
+__all__ = [
+    "JUDGE0_EXAMPLES", "NATIVE_EXAMPLES", "Judge0Batch", "Judge0Submission", "LanguageTask", "NativeBody", "TaskBatch",
+    "install", "request_body",
+]
 
 _REF = "#/components/schemas/{model}"
 _DEFINITIONS: dict[str, dict[str, Any]] = {}
@@ -102,15 +105,34 @@ class Judge0Batch(BaseModel):
     submissions: list[Judge0Submission] = Field(min_length=1, max_length=20)
 
 
-def request_body(annotation: Any, description: str) -> dict[str, Any]:
+#: Examples the docs offer for each body, by name.
+NATIVE_EXAMPLES: dict[str, Any] = {
+    "command": {"summary": "A command", "value": {"command": "echo", "args": ["hello"]}},
+    "language": {"summary": "The language form", "value": {
+        "language": "python", "source": "print(int(input()) * 2)", "inputs": ["2\n", "5\n"]}},
+    "steps": {"summary": "Steps in one sandbox", "value": {
+        "files": {"main.c": "int main(void) { return 0; }\n"},
+        "steps": [{"command": "gcc", "args": ["-o", "main", "main.c"]}, {"command": "./main"}],
+        "image": "faber-ray/gcc:12"}},
+    "batch": {"summary": "A batch", "value": {"tasks": [{"command": "echo", "args": ["one"]},
+                                                        {"command": "echo", "args": ["two"]}]}},
+}
+JUDGE0_EXAMPLES: dict[str, Any] = {
+    "python": {"summary": "Python, judged against an expected output", "value": {
+        "source_code": "print(input())", "language_id": 71, "stdin": "hi", "expected_output": "hi"}},
+}
+
+
+def request_body(annotation: Any, description: str, examples: dict[str, Any] | None = None) -> dict[str, Any]:
     """An ``openapi_extra`` that documents a required JSON body of type ``annotation``."""
     schema = TypeAdapter(annotation).json_schema(ref_template=_REF)
     for name, definition in schema.pop("$defs", {}).items():
         if _DEFINITIONS.setdefault(name, definition) != definition:
             raise ValueError(f"two different schemas are named {name}")
-    return {"requestBody": {
-        "required": True, "description": description, "content": {"application/json": {"schema": schema}},
-    }}
+    content: dict[str, Any] = {"schema": schema}
+    if examples:
+        content["examples"] = examples
+    return {"requestBody": {"required": True, "description": description, "content": {"application/json": content}}}
 
 
 def install(app: FastAPI) -> None:
