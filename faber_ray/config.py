@@ -50,6 +50,8 @@ NON_FIELD_VARIABLES = frozenset({
     "FABER_RAY_CGROUP_ROOT",  # sandbox/cgroup.py: where the cgroup tree is mounted
     "FABER_RAY_WITH_GVISOR",  # scripts/setup and scripts/test: install and register runsc
     "FABER_RAY_SETUP_IMAGES",  # scripts/setup: which images to build beyond the default one
+    "FABER_RAY_WITH_CHROMIUM",  # scripts/setup and scripts/test: install chromium for the docs' tests
+    "FABER_RAY_REQUIRE_CHROMIUM",  # tests: fail, not skip, without chromium (scripts/test sets it)
 })
 #: Families of ``FABER_RAY_*`` variables read by scripts (cluster-configs/try-local-multinode.sh).
 NON_FIELD_PREFIXES = ("FABER_RAY_MN_",)

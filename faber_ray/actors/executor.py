@@ -9,6 +9,7 @@ executor and the other control actors are pinned hard to the creating node
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -92,7 +93,8 @@ class TaskExecutor:
         """Validate and admit a whole batch, or refuse it whole."""
         await self._ready()
         try:
-            checked = validate_batch(tasks, self._config)
+            # In a thread: checking a large batch must not hold up other callers of this actor.
+            checked = await asyncio.to_thread(validate_batch, tasks, self._config)
             if not wait_for_room:
                 room = await self._scheduler.room.remote()
                 if len(checked) > room:
@@ -176,6 +178,13 @@ class TaskExecutor:
         unknown, or is not ``user``'s."""
         await self._ready()
         return await self._scheduler.cancel.remote(execution_id, user=user)
+
+    async def images_present(self, images: list[str]) -> list[bool]:
+        """For each image name, whether some sandbox node has it, so that a task naming it can be admitted
+        (the HTTP API lists only the Judge0 languages whose image is there)."""
+        await self._ready()
+        present: list[bool] = await self._scheduler.images_present.remote(list(images))
+        return present
 
     async def pending(self, user: str | None = None) -> dict[str, list[str]]:
         """Execution ids not finished yet, ``{"queued": [...], "running": [...]}``: what ``cancel`` takes

@@ -137,6 +137,10 @@ class Scheduler:
             if not await self._pool.image_anywhere(image):
                 raise SandboxError(missing_image(image), task_index=images.index(image), field="image")
 
+    async def images_present(self, images: list[str]) -> list[bool]:
+        """For each of ``images``, whether some sandbox node has it (what ``check`` asks of a batch)."""
+        return [await self._pool.image_anywhere(image) for image in images]
+
     def room(self) -> int:
         """Tasks the queue takes now without anyone waiting (``wait_for_room=False``)."""
         return self._queue.capacity - len(self._queue) - self._book.count(Phase.WAITING)

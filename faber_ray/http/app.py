@@ -9,7 +9,8 @@ Backpressure is bounded at every step: Serve queues at most
 :data:`MAX_QUEUED_REQUESTS` requests for the replica (then answers 503 itself),
 the replica runs at most :data:`MAX_ONGOING_REQUESTS` at once (handlers are
 async and mostly wait on the executor, so the number is high), a body larger
-than ``max_body_bytes`` is a 413, the executor refuses what its queue cannot
+than ``max_body_bytes`` is a 413 (a body under it is decoded and checked in a
+worker thread, :mod:`faber_ray.http.bodies`), the executor refuses what its queue cannot
 take now (429 / 503), and a request waits for results at most ``wait_limit``
 seconds.
 """
@@ -30,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faber_ray import __version__
-from faber_ray.http import judge0_api, native
+from faber_ray.http import docs, judge0_api, native, schemas
 from faber_ray.http.auth import TokenTable
 from faber_ray.http.service import Service
 
@@ -43,8 +44,11 @@ __all__ = [
 MAX_ONGOING_REQUESTS = 1024
 #: Requests Serve holds for the replica beyond those; more are answered 503 by Serve.
 MAX_QUEUED_REQUESTS = 512
-#: The largest request body: room for a task's files (64 MiB) and stdin (16 MiB) in JSON.
-DEFAULT_MAX_BODY_BYTES = 128 * 1024**2
+#: The largest request body: a task at the stdin cap (16 MiB) with as much again in files, or a batch of
+#: hundreds of ordinary tasks. Bigger is not free: a replica holds a body about three times over while it
+#: decodes it, and checking 25 MiB of tiny files takes seconds of CPU. A task with more data (files may
+#: reach max_files_bytes, 64 MiB) goes through Python (TaskExecutor), or ``deploy(max_body_bytes=...)``.
+DEFAULT_MAX_BODY_BYTES = 32 * 1024**2
 #: The longest a request waits for results (wait=true) before answering what it has.
 DEFAULT_WAIT_LIMIT = 600.0
 
@@ -63,6 +67,8 @@ def _sentence(error: dict[str, Any]) -> str:
         return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')})"
     if kind == "body" and not where and error.get("type") == "dict_type":
         return "the body must be a JSON object, sent as Content-Type: application/json"
+    if kind == "body" and not where and error.get("type") == "missing":
+        return "the body is empty: send a JSON object, as Content-Type: application/json"
     if kind == "body" and not where:
         return f"the body is invalid: {message}"
     return f"{'the body' if kind == 'body' else kind + ' parameter'} {where!r}: {message}"
@@ -117,6 +123,7 @@ def create_app(service: Service, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
         title="faber-ray", version=__version__,
         description="Sandboxed task execution on Ray: a native API under /v1 and a Judge0 CE 1.13.1-compatible "
         "API under /judge0.",
+        docs_url=None, redoc_url=None,  # docs.install serves them with local assets
     )
     app.state.service = service
     app.add_middleware(BodyLimit, limit=max_body_bytes)
@@ -158,7 +165,9 @@ def create_app(service: Service, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
         return Health(status="ok", version=__version__)
 
     app.include_router(native.router)
-    app.include_router(judge0_api.router)
+    judge0_api.install(app, service)
+    schemas.install(app)
+    docs.install(app)
     return app
 
 

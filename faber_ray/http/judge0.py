@@ -8,7 +8,7 @@ gives them:
   :func:`parse_tokens` and :func:`parse_fields` (query parameters);
 - answers: :func:`submission_json` (pending or finished, the fields asked
   for, base64 or not), :func:`languages`, :func:`language`, :func:`statuses`,
-  :func:`about`, :func:`config_info`;
+  :func:`all_languages`, :func:`about`, :func:`config_info`;
 - refusals: :func:`error_response` turns any ``ExecutorError`` into Judge0's
   status code and body.
 
@@ -31,7 +31,7 @@ from typing import Any
 from faber_ray import __version__
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, TaskValidationError
-from faber_ray.http.judge0_languages import JUDGE0_LANGUAGES, language, languages, resolve_language
+from faber_ray.http.judge0_languages import JUDGE0_LANGUAGES, all_languages, language, languages, resolve_language
 from faber_ray.http.judge0_requests import LIMIT_FIELDS, Submission, parse_submission
 from faber_ray.http.judge0_results import (
     ALL_FIELDS,
@@ -58,6 +58,7 @@ __all__ = [
     "Submission",
     "Verdict",
     "about",
+    "all_languages",
     "config_info",
     "error_body",
     "error_response",

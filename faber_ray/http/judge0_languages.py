@@ -8,6 +8,12 @@ and Bash at one upstream release, so those give it in full; OpenJDK and
 Node.js follow upstream patch releases through security updates, so those give
 the major only, as :data:`faber_ray.languages.LANGUAGES` does.
 
+Only what can run is listed: ``GET /languages`` gives the languages whose
+sandbox image some node has (``runnable``, the image names the executor found);
+``GET /languages/all`` gives every id, a language without its image marked
+``is_archived``, as Judge0 marks the languages it no longer runs. Nothing is
+built on demand: an image is built by ``faber-ray images ensure``.
+
 Judge0 1.13.1 has three C++ ids (52, 53, 54: GCC 7.4.0, 8.3.0, 9.2.0). The
 issue asks for 54, but the official SDK's alias table maps ``CPP`` and
 ``CPP_GCC`` to 52 under 1.13.1, and the SDK refuses a language that
@@ -18,7 +24,7 @@ an alias of 54: both run faber-ray's one C++ toolchain.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -27,7 +33,9 @@ from faber_ray.errors import TaskValidationError
 from faber_ray.languages import LANGUAGES, Language
 from faber_ray.models import MAX_INTEGER
 
-__all__ = ["ALIASES", "JUDGE0_LANGUAGES", "Judge0Language", "language", "languages", "resolve_language"]
+__all__ = [
+    "ALIASES", "JUDGE0_LANGUAGES", "Judge0Language", "all_languages", "language", "languages", "resolve_language",
+]
 
 
 @dataclass(frozen=True)
@@ -65,9 +73,25 @@ _BY_ID.update({alias: Judge0Language(alias, _BY_ID[target].name, _BY_ID[target].
 JUDGE0_LANGUAGES: Mapping[int, Judge0Language] = MappingProxyType(dict(sorted(_BY_ID.items())))
 
 
-def languages() -> list[dict[str, Any]]:
-    """``GET /languages``: ``[{"id", "name"}, ...]``, as Judge0 lists them."""
-    return [{"id": entry.id, "name": entry.name} for entry in JUDGE0_LANGUAGES.values()]
+def _archived(entry: Judge0Language, runnable: Collection[str] | None) -> bool:
+    """Whether ``entry`` cannot run now: no node has its image (``runnable=None``: not known, so it can)."""
+    return runnable is not None and entry.language.image not in runnable
+
+
+def languages(runnable: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """``GET /languages``: ``[{"id", "name"}, ...]`` by id, as Judge0 lists them: those whose image is in
+    ``runnable`` (every one when ``runnable`` is None)."""
+    return [
+        {"id": entry.id, "name": entry.name}
+        for entry in JUDGE0_LANGUAGES.values() if not _archived(entry, runnable)
+    ]
+
+
+def all_languages(runnable: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """``GET /languages/all``: every id by name, as Judge0 orders them, ``is_archived`` if its image is not in
+    ``runnable``."""
+    entries = sorted(JUDGE0_LANGUAGES.values(), key=lambda entry: (entry.name, entry.id))
+    return [{"id": entry.id, "name": entry.name, "is_archived": _archived(entry, runnable)} for entry in entries]
 
 
 def resolve_language(language_id: object, index: int | None = None) -> Judge0Language:
@@ -90,14 +114,14 @@ def resolve_language(language_id: object, index: int | None = None) -> Judge0Lan
     return entry
 
 
-def language(language_id: int) -> dict[str, Any]:
+def language(language_id: int, runnable: Collection[str] | None = None) -> dict[str, Any]:
     """``GET /languages/{id}``: the id, name and commands (as one shell line each), as Judge0 shows them."""
     entry = resolve_language(language_id)
     lang = entry.language
     return {
         "id": entry.id,
         "name": entry.name,
-        "is_archived": False,
+        "is_archived": _archived(entry, runnable),
         "source_file": lang.source_file,
         "compile_cmd": shlex.join(lang.compile) if lang.compile is not None else None,
         "run_cmd": shlex.join(lang.run),

@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -22,6 +22,8 @@ from pydantic import BaseModel, Field
 from faber_ray import languages
 from faber_ray.errors import ExecutorError, QueueFullError, TaskValidationError, unwrap_error
 from faber_ray.http.auth import Caller
+from faber_ray.http.bodies import parse_json_body
+from faber_ray.http.schemas import NATIVE_EXAMPLES, NativeBody, request_body
 from faber_ray.http.service import Service, log, service_of
 from faber_ray.models import ExecutionStatistics, OutputChunk, TaskResult
 from faber_ray.validation import validate_batch
@@ -147,15 +149,16 @@ def _tasks_of(body: Any) -> list[Any]:
     responses={200: {"model": Results, "description": "With wait=true: the results"},
                **_problems(401, 413, 422, 429, 503, 504)},
     summary="Submit one task or a batch",
+    openapi_extra=request_body(NativeBody, "A task (as a `faber-ray batch` line: command or steps, or the language "
+                               "form) or {\"tasks\": [...]}", NATIVE_EXAMPLES),
 )
 async def post_tasks(
-    service: Svc, user: User, response: Response,
-    body: Annotated[dict[str, Any], Body(description="A task (as a `faber-ray batch` line: command or steps, or "
-                                         "the language form) or {\"tasks\": [...]}")],
+    request: Request, service: Svc, user: User, response: Response,
     wait: Annotated[bool, Query(description="Answer with the results instead of the ids")] = False,
 ) -> Submitted | Results | JSONResponse:
     try:
-        tasks = validate_batch(_tasks_of(body), service.config)
+        # Decoded and checked in a thread: a large body must not hold up everyone else's requests.
+        tasks = await parse_json_body(request, lambda body: validate_batch(_tasks_of(body), service.config))
         ids = await service.submit(tasks, user.user)
     except ExecutorError as error:
         return _refusal(error)

@@ -32,6 +32,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, unwrap_error
 from faber_ray.http.auth import TokenTable
 from faber_ray.http.book import Entry, SubmissionBook
+from faber_ray.languages import LANGUAGES
 from faber_ray.models import OutputChunk, TaskResult, TaskStatus
 from faber_ray.scheduling.watchers import WatcherCaps
 
@@ -41,6 +42,8 @@ log = logging.getLogger("ray.serve")
 
 #: How old the shared ``pending()`` view may be when a poll reads it.
 _VIEW_AGE = 0.25
+#: How long the replica trusts what the executor said about which images some node has.
+IMAGES_AGE = 10.0
 
 State = Literal["queued", "running"]
 
@@ -61,6 +64,10 @@ class Service:
         self._view_lock = asyncio.Lock()
         #: This replica's watchers of live output, so that one over a cap is a 429 before the stream starts.
         self.watchers = WatcherCaps()
+        #: Called with each book entry once its result is in (Judge0's statistics count verdicts).
+        self.on_settled: list[Callable[[Entry], None]] = []
+        self._images: tuple[float, frozenset[str]] | None = None
+        self._images_lock = asyncio.Lock()
 
     @classmethod
     async def connect(cls, executor_name: str, namespace: str, tokens: TokenTable, wait_limit: float) -> Service:
@@ -99,6 +106,26 @@ class Service:
                 error=f"the execution was lost: {unwrap_error(error)}",
             )
         self._book.settle(entry, result)
+        for hook in self.on_settled:
+            try:
+                hook(entry)
+            except Exception:  # noqa: BLE001 - a count must never lose a result
+                log.exception("a settle hook failed for %s", execution_id)
+
+    @property
+    def book_bytes(self) -> int:
+        """What the replica's book of submissions holds now, in bytes."""
+        return self._book.bytes
+
+    async def runnable_images(self) -> frozenset[str]:
+        """Which languages' images some sandbox node has, as the executor says (what a task naming one needs to
+        be admitted); asked at most every :data:`IMAGES_AGE` seconds, and shared by all requests meanwhile."""
+        async with self._images_lock:
+            if self._images is None or time.monotonic() - self._images[0] > IMAGES_AGE:
+                wanted = sorted({lang.image for lang in LANGUAGES.values()})
+                present = await self.executor.images_present.remote(wanted)
+                self._images = (time.monotonic(), frozenset(name for name, yes in zip(wanted, present) if yes))
+            return self._images[1]
 
     def entry(self, execution_id: str, user: str) -> Entry | None:
         """The book's entry for ``execution_id`` if it is ``user``'s: another user's task is unknown here."""

@@ -4,7 +4,7 @@ One app serves the whole session (Serve takes a few seconds to start): a
 small executor (4 tasks at once, a queue of 64, warm sandboxes) named in
 faber-ray's namespace, and the app on a free port of 127.0.0.1 with two
 tokens, for the users "alice" and "bob", an admin token for "carol", and an 8 MiB body limit (so the
-oversized-body tests need not send 128 MiB). At the end the app and Serve are
+oversized-body tests need not send 32 MiB). At the end the app and Serve are
 removed and the executor's shutdown must leave no container of its workers.
 """
 
