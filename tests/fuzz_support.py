@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from faber_ray.http.judge0_languages import JUDGE0_LANGUAGES
+from faber_ray.http.judge0.languages import JUDGE0_LANGUAGES
 from faber_ray.languages import LANGUAGES
 from faber_ray.models import ResourceLimits
 

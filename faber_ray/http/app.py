@@ -31,7 +31,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faber_ray import __version__
-from faber_ray.http import docs, judge0_api, native, schemas
+from faber_ray.http import docs, native, schemas
+from faber_ray.http.judge0 import routes as judge0_api
 from faber_ray.http.auth import TokenTable
 from faber_ray.http.service import Service
 

@@ -11,7 +11,7 @@ wrong). Each route passes :func:`request_body` as its ``openapi_extra``, and
   (:class:`LanguageTask`, whose keys are exactly
   :data:`faber_ray.languages.SPEC_KEYS`), or ``{"tasks": [...]}`` of those;
 - ``POST /judge0/submissions``: a :class:`Judge0Submission`, the fields
-  :mod:`faber_ray.http.judge0_requests` reads (Judge0 ignores other keys, and so
+  :mod:`faber_ray.http.judge0.requests` reads (Judge0 ignores other keys, and so
   does faber-ray); ``/submissions/batch``: ``{"submissions": [...]}``, 1 to 20.
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
-from faber_ray.http.judge0_languages import JUDGE0_LANGUAGES
-from faber_ray.http.judge0_requests import MAX_OPTIONS_LENGTH
+from faber_ray.http.judge0.languages import JUDGE0_LANGUAGES
+from faber_ray.http.judge0.requests import MAX_OPTIONS_LENGTH
 from faber_ray.languages import LANGUAGES
 from faber_ray.models import ResourceLimits, Task
 

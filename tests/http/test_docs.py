@@ -20,7 +20,7 @@ import httpx
 import pytest
 from http_support import Api
 
-from faber_ray.http.judge0_results import ALL_FIELDS
+from faber_ray.http.judge0.results import ALL_FIELDS
 from faber_ray.languages import SPEC_KEYS
 from faber_ray.models import ResourceLimits, Task
 

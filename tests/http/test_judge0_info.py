@@ -24,8 +24,8 @@ from http_support import MAX_CONCURRENT, Api
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import SandboxError
 from faber_ray.http import judge0
-from faber_ray.http.judge0_api import _as_judge0
-from faber_ray.http.judge0_info import Statistics
+from faber_ray.http.judge0.routes import _as_judge0
+from faber_ray.http.judge0.info import Statistics
 from faber_ray.languages import LANGUAGES
 
 pytestmark = pytest.mark.usefixtures("nothing_pending")

@@ -24,7 +24,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader
 
 from faber_ray.errors import ExecutorError, QueueFullError
-from faber_ray.http import judge0, judge0_info
+from faber_ray.http import judge0
+from faber_ray.http.judge0 import info as judge0_info
 from faber_ray.http.bodies import parse_json_body
 from faber_ray.http.schemas import JUDGE0_EXAMPLES, Judge0Batch, Judge0Submission, request_body
 from faber_ray.http.book import Entry

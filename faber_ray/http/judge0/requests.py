@@ -45,8 +45,8 @@ from typing import Any, NoReturn
 
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, ResourceLimitError, SecurityPolicyError, TaskValidationError
-from faber_ray.http.judge0_files import unpack_additional_files
-from faber_ray.http.judge0_languages import resolve_language
+from faber_ray.http.judge0.files import unpack_additional_files
+from faber_ray.http.judge0.languages import resolve_language
 from faber_ray.languages import Language
 from faber_ray.models import MAX_INTEGER, ResourceLimits, Step, Task, text_problem
 from faber_ray.steps import merge_limits

@@ -23,8 +23,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from faber_ray.http.judge0_languages import JUDGE0_LANGUAGES
-from faber_ray.http.judge0_results import STATUSES
+from faber_ray.http.judge0.languages import JUDGE0_LANGUAGES
+from faber_ray.http.judge0.results import STATUSES
 from faber_ray.models import ExecutionStatistics
 
 __all__ = ["Statistics", "system_info", "workers"]

@@ -1,6 +1,6 @@
 """Judge0 CE 1.13.1's submission API, translated to and from faber-ray: pure, no Ray, no FastAPI.
 
-The routes (:mod:`faber_ray.http.judge0_api`) call only this module. What it
+The routes (:mod:`faber_ray.http.judge0.routes`) call only this module. What it
 gives them:
 
 - requests: :func:`parse_submission` (one body), :func:`parse_batch`
@@ -16,10 +16,10 @@ The official SDK (judge0 0.0.8) checks these shapes: ``Client()`` reads
 ``/languages`` and ``/config_info`` (every key of its ``Config`` is required),
 maps its aliases through ``/about``'s ``version``, and reads every key of a
 ``fields=*`` answer into its ``Submission`` (a key it does not know fails).
-The request fields and units are in :mod:`faber_ray.http.judge0_requests`, the
-status mapping in :mod:`faber_ray.http.judge0_results`, the zip of
-``additional_files`` in :mod:`faber_ray.http.judge0_files`, the language ids in
-:mod:`faber_ray.http.judge0_languages`.
+The request fields and units are in :mod:`faber_ray.http.judge0.requests`, the
+status mapping in :mod:`faber_ray.http.judge0.results`, the zip of
+``additional_files`` in :mod:`faber_ray.http.judge0.files`, the language ids in
+:mod:`faber_ray.http.judge0.languages`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from typing import Any
 from faber_ray import __version__
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, TaskValidationError
-from faber_ray.http.judge0_languages import JUDGE0_LANGUAGES, all_languages, language, languages, resolve_language
-from faber_ray.http.judge0_requests import LIMIT_FIELDS, Submission, parse_submission
-from faber_ray.http.judge0_results import (
+from faber_ray.http.judge0.languages import JUDGE0_LANGUAGES, all_languages, language, languages, resolve_language
+from faber_ray.http.judge0.requests import LIMIT_FIELDS, Submission, parse_submission
+from faber_ray.http.judge0.results import (
     ALL_FIELDS,
     DEFAULT_FIELDS,
     STATUSES,

@@ -51,7 +51,7 @@ from datetime import datetime, timezone
 from typing import Any, Union
 
 from faber_ray.errors import TaskValidationError
-from faber_ray.http.judge0_requests import Submission
+from faber_ray.http.judge0.requests import Submission
 from faber_ray.models import StepResult, TaskResult, TaskStatus
 
 __all__ = [
