@@ -62,17 +62,28 @@ def _is_authentication_failure(error: BaseException) -> bool:
     return False
 
 
+def _resolve(address: str) -> str:
+    """``auto`` as ``ray.init`` resolves it first (``RAY_ADDRESS``, then the cluster this machine's Ray
+    last started), without its scan of every Ray process, which warns when several run; ``auto``
+    itself when neither is there (``ray.init`` then finds any running Ray, or says none runs)."""
+    if address != "auto":
+        return address
+    from ray._private.services import find_bootstrap_address
+
+    try:
+        return os.environ.get("RAY_ADDRESS") or find_bootstrap_address(None) or address
+    except Exception:  # noqa: BLE001 - an unreadable address file: leave it to ray.init
+        return address
+
+
 def _check_token(address: str) -> None:
     """Ask the cluster's GCS once whether it takes our token, before ``ray.init`` would retry a refused
     one for some 20 s, printing a warning a second. Anything but a refusal is left to ``ray.init``."""
-    from ray._private.services import find_bootstrap_address
     from ray._raylet import GcsClient  # type: ignore[attr-defined]
 
     try:
-        # "auto": the cluster this machine's Ray last started (what ray.init finds first), without the
-        # scan of every Ray process that warns when several run.
-        gcs = (os.environ.get("RAY_ADDRESS") or find_bootstrap_address(None)) if address == "auto" else address
-        if gcs:
+        gcs = address
+        if gcs != "auto":
             GcsClient(address=gcs).internal_kv_get(b"faber-ray-token-check", None, timeout=10)
     except AuthenticationError:
         raise
@@ -98,8 +109,8 @@ def ensure_ray(address: str | None = None) -> None:
         _enable_token_mode()
     try:
         if address:
-            _check_token(address)
-            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+            _check_token(_resolve(address))
+            ray.init(address=_resolve(address), namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
         else:  # a Ray of our own, never whatever cluster happens to run here, and gone when we are
             init_local_ray(namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
     except (ConnectionError, AuthenticationError) as error:
