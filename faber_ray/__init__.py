@@ -30,6 +30,7 @@ from faber_ray.models import (
     Task,
     TaskResult,
     TaskStatus,
+    UserStatistics,
 )
 from faber_ray.status import STATUS_PRECEDENCE
 from faber_ray.validation import validate_batch
@@ -57,6 +58,7 @@ __all__ = [
     "TaskExecutor",
     "TaskStatus",
     "TaskValidationError",
+    "UserStatistics",
     "__version__",
     "connect",
     "unwrap_error",

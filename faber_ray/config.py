@@ -85,7 +85,11 @@ class TokenGrant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     user: str = Field(min_length=1, description="The user the token acts as; it sees only this user's tasks.")
-    admin: bool = Field(False, description="May see every user's task ids (GET /v1/cluster).")
+    admin: bool = Field(False, description="May see every user's task ids (GET /v1/cluster) and statistics.")
+    priority: int = Field(
+        0, ge=-(2**31), le=2**31 - 1,
+        description="The highest priority this token may ask for (/v1's ?priority=); higher is dispatched first.",
+    )
 
 
 def _default_ceilings() -> ResourceLimits:
@@ -116,6 +120,18 @@ class ExecutorConfig(ReportingModel):
         256 * MiB, gt=0, description="Bytes of finished results kept for get_result (output, steps, files)."
     )
     enable_monitoring: bool = Field(True, description="Workers report usage to the Monitor.")
+
+    # Fair share between users (see the README's "Fair share, priorities and quotas").
+    user_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Each user's weight in the fair share of slots (default 1); tasks with no user are 'anonymous'.",
+    )
+    max_running_per_user: Count | None = Field(
+        None, gt=0, description="Tasks one user may have dispatched (running, or next on a worker) at once."
+    )
+    max_queued_per_user: Count | None = Field(
+        None, gt=0, description="Tasks one user may have in the queue; past it, that user's submissions wait or are refused."
+    )
     max_infra_retries: Count = Field(
         1, ge=0, description="Reruns of a task lost to an infrastructure fault (worker, node)."
     )
@@ -280,6 +296,18 @@ class ExecutorConfig(ReportingModel):
             not (grant.user if isinstance(grant, TokenGrant) else grant).strip() for grant in value.values()
         ):
             raise PydanticCustomError("api_token_user", "every API token's user name must be non-empty")
+        return value
+
+    @field_validator("user_weights")
+    @classmethod
+    def _positive_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for user, weight in value.items():
+            if not user.strip():
+                raise PydanticCustomError("user_weight_name", "every user_weights key must be a non-empty user name")
+            if not (0 < weight < float("inf")):
+                raise PydanticCustomError(
+                    "user_weight_value", "user {user}'s weight must be a positive finite number", {"user": user}
+                )
         return value
 
     def without_secrets(self) -> ExecutorConfig:

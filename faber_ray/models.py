@@ -35,6 +35,7 @@ __all__ = [
     "Task",
     "TaskResult",
     "TaskStatus",
+    "UserStatistics",
     "parse_byte_count",
     "refuse_bool",
     "text_problem",
@@ -289,6 +290,19 @@ class OutputChunk(_Model):
     step: int | None = Field(default=None, description="Which step wrote it (None for a command task).")
 
 
+class UserStatistics(_Model):
+    """One user's tasks now, and their share of the slots (``ExecutionStatistics.users``)."""
+
+    queued: int = Field(0, description="Accepted, not dispatched yet (in the queue or waiting for room).")
+    running: int = Field(0, description="Dispatched: running, or next on a worker.")
+    done: int = Field(0, description="Finished since the executor started.")
+    weight: float = Field(1.0, description="Its weight in the fair share (ExecutorConfig.user_weights).")
+    share: float = Field(0.0, description="Its fraction of the dispatched tasks now.")
+    fair_share: float = Field(
+        0.0, description="What its weight entitles it to now: weight over the sum of the weights of users with work."
+    )
+
+
 class ExecutionStatistics(_Model):
     """A snapshot of the executor's counters."""
 
@@ -300,3 +314,6 @@ class ExecutionStatistics(_Model):
     throughput: float = Field(default=0.0, description="Finished tasks per second since the first.")
     queued: int = 0
     running: int = 0
+    users: dict[str, UserStatistics] = Field(
+        default_factory=dict, description="Per user (tasks with no user: 'anonymous'); a user's token sees only its own."
+    )

@@ -10,6 +10,7 @@ a batch is whatever gathered while the last one was being sent.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -17,6 +18,8 @@ from typing import Generic, TypeVar
 __all__ = ["Batcher"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class Batcher(Generic[T]):
@@ -65,6 +68,6 @@ class Batcher(Generic[T]):
                 try:
                     self._send(batch)
                 except Exception:  # noqa: BLE001 - a lost report must not kill the sender
-                    pass
+                    log.exception("a batch of %d item(s) could not be sent", len(batch))
             if closed and not self._items:
                 return

@@ -1,4 +1,8 @@
-"""``ResultCollector``: every finished result, in an LRU, plus the statistics."""
+"""``ResultCollector``: every finished result, in a cache fair between users, plus the statistics.
+
+One user's flood of results evicts that user's own older ones first: another
+user's results stay while they hold no more than their share of the cache.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import ray
 
 from faber_ray.models import ExecutionStatistics, TaskResult
 from faber_ray.scheduling.lifecycle import owned_by
-from faber_ray.scheduling.lru import LRUCache, result_bytes
+from faber_ray.scheduling.lru import FairCache, result_bytes
+from faber_ray.scheduling.users import user_key
 from faber_ray.scheduling.stats import StatisticsTracker
 
 __all__ = ["ResultCollector"]
@@ -17,7 +22,7 @@ class ResultCollector:
     """Serves ``get_result`` and ``stats``; results arrive fire-and-forget from the Scheduler."""
 
     def __init__(self, cache_size: int, cache_bytes: int | None = None) -> None:
-        self._cache: LRUCache[str, tuple[str | None, TaskResult]] = LRUCache(
+        self._cache: FairCache[str, tuple[str | None, TaskResult]] = FairCache(
             cache_size, cache_bytes, lambda entry: result_bytes(entry[1])
         )
         self._stats = StatisticsTracker()
@@ -28,7 +33,7 @@ class ResultCollector:
     def add_many(self, results: list[tuple[TaskResult, str | None]]) -> None:
         """Store a batch of ``(result, owner)`` (whatever finished while the last batch was on its way)."""
         for result, user in results:
-            self._cache.put(result.execution_id, (user, result))
+            self._cache.put(result.execution_id, (user, result), user_key(user))
             self._stats.record(result)
 
     def get(self, execution_id: str, user: str | None = None) -> TaskResult | None:

@@ -23,9 +23,10 @@ from faber_ray.actors.monitor import Monitor
 from faber_ray.actors.options import NAMESPACE, ActorNames, control_options
 from faber_ray.actors.scheduler import Scheduler
 from faber_ray.config import ExecutorConfig
-from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, unwrap_error
+from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, TaskValidationError, unwrap_error
 from faber_ray.models import ExecutionStatistics, OutputChunk, Task, TaskResult
 from faber_ray.ids import new_execution_id
+from faber_ray.scheduling.fairqueue import ANONYMOUS
 from faber_ray.scheduling.watchers import WatcherCaps
 from faber_ray.sandbox.spec import task_pids
 from faber_ray.scheduling.ledger import Need
@@ -88,15 +89,25 @@ class TaskExecutor:
             raise unwrap_error(error) from None
 
     async def _accept(
-        self, tasks: list[Task | Mapping[str, Any]], wait_for_room: bool = True
+        self, tasks: list[Task | Mapping[str, Any]], wait_for_room: bool = True, user: str | None = None,
+        priority: int = 0,
     ) -> list[tuple[str, Task, Need]]:
         """Validate and admit a whole batch, or refuse it whole."""
         await self._ready()
         try:
+            if isinstance(priority, bool) or not isinstance(priority, int) or not -(2**31) <= priority < 2**31:
+                raise TaskValidationError(f"priority must be a whole number in [-2^31, 2^31), not {priority!r}",
+                                          field="priority")
             # In a thread: checking a large batch must not hold up other callers of this actor.
             checked = await asyncio.to_thread(validate_batch, tasks, self._config)
             if not wait_for_room:
-                room = await self._scheduler.room.remote()
+                room, user_room = await self._scheduler.room.remote(user)
+                if user_room is not None and len(checked) > user_room:
+                    raise QueueFullError(
+                        f"the queue is full for user {user or ANONYMOUS!r}: max_queued_per_user is "
+                        f"{self._config.max_queued_per_user}, and it takes {max(user_room, 0)} more of that "
+                        f"user's task(s) now, the batch has {len(checked)}"
+                    )
                 if len(checked) > room:
                     raise QueueFullError(
                         f"the queue is full: it takes {max(room, 0)} more task(s) now, the batch has {len(checked)}"
@@ -115,30 +126,37 @@ class TaskExecutor:
         self._collector.mark_submitted.remote()
         return [(new_execution_id(), task, need) for task, need in zip(checked, needs)]
 
-    async def submit(self, tasks: list[Task | Mapping[str, Any]], user: str | None = None) -> list[ray.ObjectRef]:
+    async def submit(
+        self, tasks: list[Task | Mapping[str, Any]], user: str | None = None, priority: int = 0
+    ) -> list[ray.ObjectRef]:
         """Queue ``tasks`` and return at once: one ref per task, resolving to its TaskResult."""
-        return (await self.submit_with_ids(tasks, user))[1]
+        return (await self.submit_with_ids(tasks, user, priority=priority))[1]
 
     async def submit_with_ids(
-        self, tasks: list[Task | Mapping[str, Any]], user: str | None = None, wait_for_room: bool = True
+        self, tasks: list[Task | Mapping[str, Any]], user: str | None = None, wait_for_room: bool = True,
+        priority: int = 0,
     ) -> tuple[list[str], list[ray.ObjectRef]]:
         """``submit``, also giving each task's execution id (what ``cancel`` and ``get_result`` take).
 
-        ``user`` is logged with the tasks. With ``wait_for_room=False`` a batch the queue
-        cannot take at once is refused with ``QueueFullError`` instead of waiting for room.
+        ``user`` owns the tasks and shares the slots fairly with other users (no user: "anonymous");
+        a higher ``priority`` is dispatched first. With ``wait_for_room=False`` a batch the queue (or
+        the user's ``max_queued_per_user``) cannot take at once is refused with ``QueueFullError``
+        instead of waiting for room.
         """
-        items = await self._accept(tasks, wait_for_room)
+        items = await self._accept(tasks, wait_for_room, user, priority)
         ids = [execution_id for execution_id, _, _ in items]
         refs = [self._scheduler.result.remote(execution_id) for execution_id in ids]
-        self._scheduler.enqueue.remote(items, user)
+        self._scheduler.enqueue.remote(items, user, priority)
         return ids, refs
 
-    async def execute(self, tasks: list[Task | Mapping[str, Any]], user: str | None = None) -> list[TaskResult]:
+    async def execute(
+        self, tasks: list[Task | Mapping[str, Any]], user: str | None = None, priority: int = 0
+    ) -> list[TaskResult]:
         """Run ``tasks`` and return their results in input order (one wait for the whole batch)."""
-        items = await self._accept(tasks)
+        items = await self._accept(tasks, user=user, priority=priority)
         ids = [execution_id for execution_id, _, _ in items]
         results = self._scheduler.gather.remote(ids)
-        self._scheduler.enqueue.remote(items, user)
+        self._scheduler.enqueue.remote(items, user, priority)
         return list(await results)
 
     async def watch(self, execution_id: str, user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
@@ -159,9 +177,11 @@ class TaskExecutor:
         finally:
             self._watchers.close(execution_id, user)
 
-    async def stream(self, task: Task | Mapping[str, Any], user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
+    async def stream(
+        self, task: Task | Mapping[str, Any], user: str | None = None, priority: int = 0
+    ) -> AsyncIterator[OutputChunk | TaskResult]:
         """Run one task and stream it: ``OutputChunk`` objects as the task writes them, then its ``TaskResult``."""
-        ids, _ = await self.submit_with_ids([task], user)
+        ids, _ = await self.submit_with_ids([task], user, priority=priority)
         async for item in self.watch(ids[0], user):
             yield item
 
@@ -192,9 +212,13 @@ class TaskExecutor:
         await self._ready()
         return await self._scheduler.pending.remote(user)
 
-    async def stats(self) -> ExecutionStatistics:
+    async def stats(self, user: str | None = None) -> ExecutionStatistics:
+        """Counters, and queued, running and done per user with the shares; with ``user``, the counters
+        and that user's own entry only (what a user's HTTP token sees)."""
         counts = await self._scheduler.counts.remote()
-        return await self._collector.stats.remote(counts["queued"], counts["running"])
+        users = await self._scheduler.users.remote(user)
+        statistics: ExecutionStatistics = await self._collector.stats.remote(counts["queued"], counts["running"])
+        return statistics.model_copy(update={"users": users})
 
     async def cluster(self) -> dict[str, Any]:
         """Per node: its workers, slots in use and the latest usage the Monitor saw."""

@@ -66,7 +66,9 @@ def control_options(role: str, name: str, node_id: str, *, detached: bool = Fals
         "name": name,
         "namespace": NAMESPACE,
         "num_cpus": 0,
-        "max_restarts": 0,
+        # The Monitor holds only usage figures, so a new one may take over; the others hold state a
+        # restart would lose (the executor owns the refs, the Scheduler the queue, the collector the cache).
+        "max_restarts": -1 if role == "monitor" else 0,
         "scheduling_strategy": _pinned(node_id),
     }
     if role in ("executor", "scheduler"):

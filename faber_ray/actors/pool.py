@@ -49,7 +49,8 @@ async def _nodes() -> list[dict[str, Any]]:
 
 
 class WorkerPool:
-    """Starts, replaces and forgets workers; records them in the Scheduler's placement and ledger."""
+    """Starts, replaces and forgets workers; records them in the Scheduler's placement and ledger (the
+    one ledger: the Monitor holds none)."""
 
     def __init__(
         self,
@@ -64,7 +65,7 @@ class WorkerPool:
         spawn: Callable[[Coroutine[Any, Any, Any]], Any],
         scheduler: Any = None,
     ) -> None:
-        self.monitor = monitor  # cleared by the Scheduler if the Monitor becomes unreachable
+        self.monitor = monitor  # where workers send usage reports (it restarts if it dies)
         self.closed = False
         self._config = config
         self._names = names
@@ -80,6 +81,9 @@ class WorkerPool:
         self._failures: dict[str, tuple[float, str]] = {}  # node -> (when, why) of its last failed start
         self._sync_lock = asyncio.Lock()
         self._images: dict[str, set[str]] = {}  # node -> image names its engine had when last asked
+        self._permits_lock = asyncio.Lock()
+        self._pending_permits: dict[str, int] = {}  # permit changes not yet told to their workers
+        self._told: dict[str, int] = {}  # worker -> the permits it answered it now keeps to
 
     def __len__(self) -> int:
         return len(self._workers)
@@ -197,10 +201,32 @@ class WorkerPool:
         self._tell_permits(changed)
 
     def _tell_permits(self, changed: dict[str, int]) -> None:
-        for name, permits in changed.items():
-            handle = self._workers.get(name)
-            if handle is not None:
-                handle.set_permits.remote(permits)
+        if changed:
+            self._pending_permits.update(changed)
+            self._spawn(self._apply_permits())
+
+    async def _apply_permits(self) -> None:
+        """Tell workers their new permits so that the cluster's cap holds at every moment: the workers
+        that lose permits first, each answering once it runs no more than its new count, and only then
+        the ones that gain. (Told at once, a newcomer would start tasks while the others still ran
+        theirs: with a cap of 8, 12 could run.) One change at a time, in the order they were made."""
+        async with self._permits_lock:
+            changed, self._pending_permits = self._pending_permits, {}
+            shrinking = {name: n for name, n in changed.items() if n < self._told.get(name, 0)}
+            growing = {name: n for name, n in changed.items() if name not in shrinking}
+            await asyncio.gather(*(self._set_permits(name, n) for name, n in shrinking.items()))
+            await asyncio.gather(*(self._set_permits(name, n) for name, n in growing.items()))
+
+    async def _set_permits(self, name: str, permits: int) -> None:
+        handle = self._workers.get(name)
+        if handle is None:
+            self._told.pop(name, None)
+            return
+        try:
+            await handle.set_permits.remote(permits)
+            self._told[name] = permits
+        except RayError:
+            self._told.pop(name, None)  # it died: the pool notices through its watch call
 
     def _forget_node(self, node: str) -> None:
         self._images.pop(node, None)
@@ -245,8 +271,6 @@ class WorkerPool:
         self._images[node] = set(info.get("images", []))
         capacity = Need(info["memory_capacity"], info["pid_capacity"])
         self._ledger.set_capacity(node, capacity)
-        if self.monitor is not None:
-            self.monitor.set_capacity.remote(node, capacity)
         self._on_change()
 
     def _start_failed(self, name: str, node: str, why: str) -> None:

@@ -5,12 +5,16 @@ a batch bigger than the queue waits for room instead of being dropped. Every
 accepted task ends in exactly one result: its own, ``CANCELLED``, or
 ``ERROR`` naming the fault once infrastructure retries are used up.
 
-The hot path is batched, because Ray's actor calls, not the sandboxes, are
-the limit at hundreds of tasks a second: one admission call per dispatch
-round (however many tasks it places), releases and usage reports coalesced
-into fire-and-forget calls, results stored in batches (whatever finished
-while the last batch was on its way). A result still reaches the collector
-before its ref resolves.
+Every decision is local and a few dict operations per task: the fair queue
+picks the next task (priority, then the user furthest below its weighted
+share, see ``scheduling/fairqueue.py``), the one ledger of memory and pids
+(``scheduling/ledger.py``) admits it, the placement picks a worker with a
+permit. No other actor is asked: the Monitor only aggregates usage, so losing
+it changes no admission. Ray calls are batched, because they, not the
+sandboxes, are the limit at hundreds of tasks a second: one ``assign`` per
+worker per dispatch round, results back in batches, stored in the collector
+in batches (whatever finished while the last batch was on its way). A result
+still reaches the collector before its ref resolves.
 """
 
 from __future__ import annotations
@@ -27,16 +31,17 @@ from faber_ray.actors import metrics
 from faber_ray.actors.delivery import ResultDelivery
 from faber_ray.actors.options import ActorNames
 from faber_ray.actors.pool import WorkerPool
-from faber_ray.errors import short_error
 from faber_ray.config import ExecutorConfig
-from faber_ray.errors import ResourceLimitError, SandboxError
+from faber_ray.errors import ResourceLimitError, SandboxError, short_error
 from faber_ray.models import Task, TaskResult, TaskStatus
 from faber_ray.sandbox.engine import missing_image
 from faber_ray.scheduling.ledger import CapacityLedger, Need
-from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase, owned_by
+from faber_ray.scheduling.fairqueue import FairQueue, QueuedTask
+from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase, Record, owned_by
 from faber_ray.scheduling.phases import PhaseClock, PhaseStamps
 from faber_ray.scheduling.placement import Placement
-from faber_ray.scheduling.queue import QueuedTask, TaskQueue
+from faber_ray.scheduling.users import UserCounts, user_key
+from faber_ray.scheduling.waitingroom import WaitingRoom
 
 __all__ = ["Scheduler"]
 
@@ -44,8 +49,6 @@ log = logging.getLogger(__name__)
 
 BY_CANCEL = "cancelled by TaskExecutor.cancel"
 BY_SHUTDOWN = "cancelled by TaskExecutor.shutdown"
-#: Releases wait this long for an admission call to carry them before going alone.
-RELEASE_DELAY = 0.005
 
 
 @ray.remote
@@ -55,9 +58,11 @@ class Scheduler:
         self._names = names
         self._monitor = monitor if config.enable_monitoring else None
         self._collector = collector
-        self._queue = TaskQueue(config.queue_size)
+        self._queue = FairQueue(config.queue_size, config.user_weights, config.max_running_per_user)
+        self._users = UserCounts(config.user_weights)
+        self._entry = WaitingRoom(self._queue, self._users, config.max_queued_per_user)
         self._placement = Placement(config.max_concurrent_tasks)
-        self._ledger = CapacityLedger()  # capacities always; reservations when there is no Monitor
+        self._ledger = CapacityLedger()  # the one ledger of memory and pids; admission happens here only
         self._book = ExecutionBook()
         self._pool = WorkerPool(
             config, names, self._placement, self._ledger, self._monitor,
@@ -68,7 +73,6 @@ class Scheduler:
         self._stamps: dict[str, PhaseStamps] = {}
         self._phases = PhaseClock()
         self._delivery = ResultDelivery(collector, self._spawn, self._delivered)
-        self._releases: list[str] = []
         self._located: dict[str, asyncio.Event] = {}  # someone waits to learn where an execution runs
         self._closed = False
         self._room: asyncio.Condition | None = None
@@ -102,6 +106,7 @@ class Scheduler:
         for execution_id in self._book.ids(Phase.RUNNING):  # a worker that died meanwhile
             record = self._book.get(execution_id)
             if record is not None:
+                self._end_run(record)
                 self._finish(self._cancelled_result(record.item, f"{BY_SHUTDOWN} while it was running"))
         await self._delivery.drain()
         await asyncio.sleep(0)  # let the resolved result calls answer before this actor is killed
@@ -141,13 +146,16 @@ class Scheduler:
         """For each of ``images``, whether some sandbox node has it (what ``check`` asks of a batch)."""
         return [await self._pool.image_anywhere(image) for image in images]
 
-    def room(self) -> int:
-        """Tasks the queue takes now without anyone waiting (``wait_for_room=False``)."""
-        return self._queue.capacity - len(self._queue) - self._book.count(Phase.WAITING)
+    def room(self, user: str | None = None) -> tuple[int, int | None]:
+        """Tasks the queue takes now without anyone waiting (``wait_for_room=False``): in total, and for
+        ``user`` under ``max_queued_per_user`` (None without a quota)."""
+        return self._entry.room(user_key(user))
 
-    async def enqueue(self, items: list[tuple[str, Task, Need]], user: str | None = None) -> None:
-        """Queue ``(execution_id, task, need)`` items in order, waiting for room as needed."""
+    async def enqueue(self, items: list[tuple[str, Task, Need]], user: str | None = None, priority: int = 0) -> None:
+        """Queue ``(execution_id, task, need)`` items in order, waiting for room as needed (room in the
+        queue, and under ``user``'s quota: one user's full quota never holds up another's tasks)."""
         assert self._room is not None and self._wake is not None
+        key = user_key(user)
         if user is not None:
             log.info("user %s submitted %d task(s): %s", user, len(items), ", ".join(i for i, _, _ in items[:5]))
         # The whole batch is accepted (counted, listed, cancellable) at once, not
@@ -155,23 +163,32 @@ class Scheduler:
         for execution_id, task, need in items:
             self._future(execution_id)
             self._stamps[execution_id] = PhaseStamps(enqueued=time.monotonic())
-            early = self._book.accept(QueuedTask(execution_id, task, need, user))
+            early = self._book.accept(QueuedTask(execution_id, task, need, user, priority=priority))
+            self._users.wait(key)
             if early is not None or self._closed:
                 reason = early or BY_SHUTDOWN
                 self._end_cancelled(execution_id, f"{reason} while it was queued")
         for execution_id, _, _ in items:
             if not self._waiting(execution_id):
                 continue
-            async with self._room:
-                await self._room.wait_for(
-                    lambda: self._queue.has_room() or self._closed or not self._waiting(execution_id)
-                )
+            if not self._entry.may_enter(key):
+                async with self._room:
+                    self._entry.arrive(key)
+                    try:
+                        await self._room.wait_for(
+                            lambda: self._entry.may_enter(key) or self._closed or not self._waiting(execution_id)
+                        )
+                    finally:
+                        self._entry.leave(key)
             record = self._book.get(execution_id)
             if record is None or record.phase is not Phase.WAITING:  # cancelled, or shut down, while it waited
                 continue
             self._book.queue(execution_id)
+            self._users.entered(key)
             self._queue.push(record.item)
             self._wake.set()
+            if self._entry.anyone_waiting and self._queue.has_room():
+                await self._notify_room()  # who has the fewest queued now may have changed
         metrics.queue_depth(len(self._queue))
 
     def _waiting(self, execution_id: str) -> bool:
@@ -268,67 +285,64 @@ class Scheduler:
                 log.exception("dispatch step failed")
 
     async def _dispatch_ready(self) -> None:
-        """Fill free slots in rounds: plan the head of the queue, admit it with one call, dispatch."""
+        """Fill free slots: the fair queue picks, the ledger admits, the placement picks a worker; then
+        one ``assign`` call per worker for the whole round."""
+        dispatched: dict[str, list[tuple[str, Task, int]]] = {}
         while len(self._queue) and not self._closed:
             plans = self._placement.plan(len(self._queue))
-            items = self._queue.head(len(plans))
-            if not items:
-                return
-            nodes = await self._admit([(item.execution_id, item.need, plan) for item, plan in zip(items, plans)])
-            dispatched: dict[str, list[tuple[str, Task, int]]] = {}
-            for item, node in zip(items, nodes):
-                if node is None:
-                    break  # fits, but not now: wait for a release
-                worker = self._placement.worker_for(node)
-                if item.execution_id not in self._queue or worker is None:
-                    self._release(item.execution_id)  # cancelled, or the slot went, while we asked
-                    continue
-                self._queue.remove(item.execution_id)
-                item.attempts += 1
-                self._placement.assign(worker, item.execution_id)
-                self._book.start(item.execution_id, worker)
-                self._moved(item.execution_id)
-                self._stamps[item.execution_id].dispatched = time.monotonic()
+            placed, blocked = 0, False
+            for nodes in plans:
+                item = self._queue.pop(self._users.dispatched)
+                if item is None:  # every user with queued tasks is at max_running_per_user
+                    blocked = True
+                    break
+                node = self._ledger.reserve(item.execution_id, item.need, nodes)
+                worker = self._placement.worker_for(node) if node is not None else None
+                if node is None or worker is None:  # fits nowhere now (wait for a release), or the plan went stale
+                    if node is not None:
+                        self._ledger.release(item.execution_id)
+                    self._queue.push_front(item)
+                    blocked = node is None
+                    break
+                self._start(item, worker, node)
                 dispatched.setdefault(worker, []).append((item.execution_id, item.task, item.attempts))
-                metrics.running_on_node(node, self._placement.running_on(node))
-            for worker, batch in dispatched.items():  # one call per worker per round
-                handle = self._pool.handle(worker)
-                if handle is None:
-                    self._worker_lost(worker, KeyError(worker))
-                else:
-                    handle.assign.remote(batch)
-            if dispatched:
-                await self._notify_room()
-            if not dispatched or None in nodes:
+                placed += 1
+            if blocked or not placed:
                 break
+        for worker, batch in dispatched.items():  # one call per worker per round
+            handle = self._pool.handle(worker)
+            if handle is None:
+                self._worker_lost(worker, KeyError(worker))
+            else:
+                handle.assign.remote(batch)
+        if dispatched:
+            await self._notify_room()
         metrics.queue_depth(len(self._queue))
 
-    async def _admit(self, requests: list[tuple[str, Need, list[str]]]) -> list[str | None]:
-        if self._monitor is not None:
-            releases, self._releases = self._releases, []  # they ride along: the Monitor frees, then admits
-            try:
-                placed: list[str | None] = await self._monitor.admit_many.remote(requests, releases)
-                return placed
-            except RayError as error:
-                log.error("Monitor unreachable (%s); admitting from the local ledger", short_error(error))
-                self._monitor = self._pool.monitor = None
-        return self._ledger.reserve_many(requests)
+    def _start(self, item: QueuedTask, worker: str, node: str) -> None:
+        item.attempts += 1
+        self._placement.assign(worker, item.execution_id)
+        self._book.start(item.execution_id, worker)
+        self._users.dispatch(user_key(item.user))
+        self._moved(item.execution_id)
+        self._stamps[item.execution_id].dispatched = time.monotonic()
+        self._node_gauges(node)
 
-    def _release(self, execution_id: str) -> None:
-        """Return a reservation; releases made in one turn of the loop reach the Monitor as one call."""
-        if self._monitor is None:
-            self._ledger.release(execution_id)
-            return
-        self._releases.append(execution_id)
-        if len(self._releases) == 1:
-            # The next admission carries them; this flush is for when no admission comes soon.
-            asyncio.get_running_loop().call_later(RELEASE_DELAY, self._flush_releases)
+    def _end_run(self, record: Record) -> str | None:
+        """The one release of a dispatched task (it ended, or its worker was lost): its permit, its
+        reservation, its user's count. Returns its node."""
+        execution_id = record.item.execution_id
+        worker = self._placement.release(execution_id)
+        self._ledger.release(execution_id)
+        self._users.undispatch(user_key(record.item.user))
+        node = self._pool.node_of(worker) if worker is not None else ""
+        if node:
+            self._node_gauges(node)
+        return node
 
-    def _flush_releases(self) -> None:
-        batch, self._releases = self._releases, []
-        if batch and self._monitor is not None:
-            self._monitor.release_many.remote(batch)
-        self._wake_dispatch()  # the Monitor takes calls in order: the next admission sees these releases
+    def _node_gauges(self, node: str) -> None:
+        metrics.running_on_node(node, self._placement.running_on(node))
+        metrics.node_memory_reserved(node, self._ledger.reserved(node).memory)
 
     async def finished(self, batch: list[tuple[str, str, int, TaskResult, float]]) -> None:
         """Results a worker sends back in batches: ``(worker, execution id, attempt, result, busy seconds)``."""
@@ -342,23 +356,18 @@ class Scheduler:
             stamps = self._stamps[execution_id]
             stamps.returned, stamps.worker_busy = now, busy
             stamps.sandbox = result.resource_usage.startup_time + result.resource_usage.wall_time
-            node = self._placement.node_of(worker)
-            self._placement.release(execution_id)
-            self._release(execution_id)
-            if node is not None:
-                metrics.running_on_node(node, self._placement.running_on(node))
+            self._end_run(record)
             self._finish(result)
         self._wake_dispatch()
 
     def _worker_lost(self, worker: str, error: BaseException) -> None:
         """The pool gave ``worker`` up: each task it had is retried, or ends saying why."""
+        node = self._pool.node_of(worker)
         for execution_id in self._book.running_on(worker):
             record = self._book.get(execution_id)
             assert record is not None
-            self._placement.release(execution_id)
-            self._release(execution_id)
+            self._end_run(record)
             self._stamps[execution_id].returned = time.monotonic()
-            node = self._pool.node_of(worker)
             result = self._after_fault(record.item, worker, node, error)
             if result is not None:
                 self._finish(result)
@@ -388,6 +397,11 @@ class Scheduler:
 
     def _finish(self, result: TaskResult) -> None:
         record = self._book.get(result.execution_id)
+        if record is not None:
+            key = user_key(record.item.user)
+            if record.phase is Phase.WAITING:
+                self._users.entered(key)
+            self._users.finish(key)
         self._book.finish(result.execution_id)
         self._moved(result.execution_id)
         usage = result.resource_usage
@@ -414,8 +428,16 @@ class Scheduler:
 
     def counts(self) -> dict[str, int]:
         """Running, and queued (here, waiting for room, or held by a worker until a slot frees)."""
-        queued = len(self._queue) + self._book.count(Phase.WAITING) + self._placement.backlog
+        queued = len(self._queue) + sum(self._users.waiting.values()) + self._placement.backlog
         return {"queued": queued, "running": self._placement.running}
+
+    def users(self, user: str | None = None) -> dict[str, Any]:
+        """Per user: queued, dispatched and done, its weight and shares (only ``user``'s, if given)."""
+        view = self._users.statistics(self._queue.users())
+        if user is not None:
+            key = user_key(user)
+            return {key: view[key]} if key in view else {}
+        return dict(view)
 
     def pending(self, user: str | None = None) -> dict[str, list[str]]:
         """Execution ids not finished yet: queued (held by workers, then in dispatch order, then those
@@ -435,6 +457,7 @@ class Scheduler:
 
     def cluster(self) -> dict[str, Any]:
         return {
-            "nodes": self._placement.by_node(self._ledger.capacity), "unavailable_nodes": self._pool.failures(),
+            "nodes": self._placement.by_node(self._ledger.capacity, self._ledger.reserved),
+            "unavailable_nodes": self._pool.failures(),
             "max_concurrent_tasks": self._config.max_concurrent_tasks, **self.counts(),
         }

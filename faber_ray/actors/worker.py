@@ -20,6 +20,7 @@ from faber_ray.actors.batching import Batcher
 from faber_ray.actors.relay import RelayBook
 from faber_ray.actors.options import NAMESPACE
 from faber_ray.config import ExecutorConfig
+from faber_ray.errors import short_error
 from faber_ray.models import OutputChunk, Task, TaskResult
 from faber_ray.sandbox.reaper import engine_is_local, list_sandboxes, maker_is_gone, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
@@ -32,6 +33,10 @@ __all__ = ["Finished", "SandboxWorker", "actor_is_alive"]
 Finished = tuple[str, str, int, TaskResult, float]
 
 log = logging.getLogger(__name__)
+
+#: A batch of results is sent this many times at most, waiting a little longer after each failure.
+SEND_TRIES = 5
+SEND_RETRY_DELAY = 0.2
 
 
 def actor_is_alive(name: str) -> bool:
@@ -68,6 +73,9 @@ class SandboxWorker:
         self._permits = 0
         self._running = 0
         self._waiting: deque[tuple[str, Task, int]] = deque()
+        self._stopping = False  # set by shutdown: nothing more starts
+        self._loop: asyncio.AbstractEventLoop | None = None  # this actor's event loop, once a call runs on it
+        self._drained: asyncio.Event | None = None  # set_permits waits on it for running tasks to end
         self._lock = threading.Lock()
         self._relays = RelayBook()
         self._slots = ThreadPoolExecutor(capacity, thread_name_prefix="slot")
@@ -79,6 +87,7 @@ class SandboxWorker:
             Batcher(self._send_results, max_items=256, max_delay=0.01) if scheduler is not None else None
         )
         self._last_send: Any = None
+        self._failing_sends = 0
         self._monitor = monitor if config.enable_monitoring else None
         # Usage reports go to the Monitor in batches, fire-and-forget.
         self._reports: Batcher[UsageReport] | None = (
@@ -145,10 +154,19 @@ class SandboxWorker:
         return result, time.monotonic() - began
 
     async def set_permits(self, permits: int) -> None:
-        """How many tasks this worker may run at once (its share of max_concurrent_tasks)."""
+        """How many tasks this worker may run at once (its share of max_concurrent_tasks). Answers once
+        it runs no more than that, so that the pool gives the permits it took to other workers only
+        when they are really free."""
+        self._loop = asyncio.get_running_loop()
         with self._lock:
             self._permits = permits
         self._start_waiting()
+        while True:
+            with self._lock:
+                if self._running <= self._permits:
+                    return
+                drained = self._drained = asyncio.Event()
+            await drained.wait()
 
     async def assign(self, items: list[tuple[str, Task, int]]) -> None:
         """Take tasks, in order; they start as permits allow and their results come back in batches."""
@@ -161,7 +179,7 @@ class SandboxWorker:
     def _start_waiting(self) -> None:
         with self._lock:
             ready = []
-            while self._waiting and self._running < self._permits:
+            while self._waiting and self._running < self._permits and not self._stopping:
                 ready.append(self._waiting.popleft())
                 self._running += 1
         for item in ready:
@@ -180,10 +198,45 @@ class SandboxWorker:
             if counted:
                 with self._lock:
                     self._running -= 1
+                    drained, self._drained = self._drained, None
+                if drained is not None and self._loop is not None:
+                    self._loop.call_soon_threadsafe(drained.set)
                 self._start_waiting()
 
-    def _send_results(self, batch: list[Finished]) -> None:
-        self._last_send = self._scheduler.finished.remote(batch)
+    def _send_results(self, batch: list[Finished], tries: int = 0) -> None:
+        """Send a batch of results to the Scheduler; a send that fails (at once, or when the call
+        ends) is logged and sent again, so that its tasks end as results instead of hanging."""
+        try:
+            if self._failing_sends:
+                self._failing_sends -= 1
+                raise ConnectionError("a send made to fail by fail_sends()")
+            ref = self._scheduler.finished.remote(batch)
+        except Exception as error:  # noqa: BLE001 - whatever it was, the batch must still arrive
+            self._send_failed(batch, tries, error)
+            return
+        self._last_send = ref
+
+        def done(future: Any) -> None:
+            error = future.exception()
+            if error is not None:
+                self._send_failed(batch, tries, error)
+
+        ref.future().add_done_callback(done)
+
+    def _send_failed(self, batch: list[Finished], tries: int, error: BaseException) -> None:
+        if tries + 1 >= SEND_TRIES:
+            log.error("%s gave up sending %d result(s) after %d tries: %s", self.name, len(batch), SEND_TRIES,
+                      short_error(error))
+            return
+        log.warning("%s could not send %d result(s) to the Scheduler (%s); sending them again", self.name,
+                    len(batch), short_error(error))
+        retry = threading.Timer(SEND_RETRY_DELAY * (tries + 1), self._send_results, (batch, tries + 1))
+        retry.daemon = True
+        retry.start()
+
+    async def fail_sends(self, count: int) -> None:
+        """For fault tests: make the next ``count`` result sends fail as a lost call would."""
+        self._failing_sends = count
 
     async def follow(self, execution_id: str) -> AsyncIterator[OutputChunk]:
         """A streaming generator: the output of a task held here, from its start, until its run ends.
@@ -261,9 +314,18 @@ class SandboxWorker:
     def _shutdown(self, grace: float) -> int:
         mine = lambda sandbox: sandbox["owner"] == self.name  # noqa: E731
         present = sum(1 for sandbox in list_sandboxes(self._runner.client) if mine(sandbox))
+        reason = "cancelled by TaskExecutor.shutdown"
+        # What waits here for a permit never starts: a run started after the last reap
+        # below would leave its container behind.
+        with self._lock:
+            self._stopping = True
+            waiting, self._waiting = list(self._waiting), deque()
+        for execution_id, task, attempt in waiting:
+            self._runner.cancel(execution_id, before_start=True, reason=reason)
+            self._run_and_send(execution_id, task, attempt, counted=False)
         self._runner.close()
         for execution_id in self._runner.running():
-            self._runner.cancel(execution_id, reason="cancelled by TaskExecutor.shutdown")
+            self._runner.cancel(execution_id, reason=reason)
         self._runner.wait_idle(grace)
         self._runner.close()
         if self._results is not None:

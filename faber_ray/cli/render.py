@@ -91,7 +91,7 @@ def cluster_table(view: dict[str, Any]) -> str:
         usage = node.get("usage", {})
         lines.append(
             f"node {node_id[:8]}: {len(node['workers'])} workers, {node['slots_in_use']} running in "
-            f"{node['slots']} worker slots, memory reserved {human_bytes(usage.get('memory_reserved', 0))} of "
+            f"{node['slots']} worker slots, memory reserved {human_bytes(node.get('memory_reserved', 0))} of "
             f"{human_bytes(node.get('memory_capacity', 0))}, {usage.get('tasks_finished', 0)} tasks finished, "
             f"{usage.get('cpu_seconds', 0.0):.1f} CPU s"
         )

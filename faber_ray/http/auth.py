@@ -52,6 +52,11 @@ class Caller:
 
     user: str
     admin: bool = False
+    priority: int = 0  #: the highest priority it may ask for
+
+    def priority_for(self, asked: int | None = None) -> int:
+        """The priority a request runs at: what it asked for (default 0), never above the token's."""
+        return min(0 if asked is None else asked, self.priority)
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class TokenTable:
                     pairs.append((digest(token), Caller(grant)))
                 else:
                     granted = grant if isinstance(grant, TokenGrant) else TokenGrant.model_validate(grant)
-                    pairs.append((digest(token), Caller(granted.user, granted.admin)))
+                    pairs.append((digest(token), Caller(granted.user, granted.admin, granted.priority)))
         else:
             pairs = [(digest(token), Caller(user_name_for(token))) for token in tokens]
         if not pairs:
@@ -87,6 +92,11 @@ class TokenTable:
             if hmac.compare_digest(known, wanted):
                 found = caller
         return found
+
+    def default_priority(self, user: str) -> int:
+        """The priority of a request that cannot ask for one (Judge0's): 0, or below it when every token
+        of ``user`` is capped below it."""
+        return min(0, max((caller.priority for _, caller in self.entries if caller.user == user), default=0))
 
     def user(self, presented: str | None) -> str | None:
         """The user name of a presented token, or None if it is not one of ours."""

@@ -48,6 +48,7 @@ class Problem(BaseModel):
 
 class Submitted(BaseModel):
     ids: list[str] = Field(description="Execution ids, in the order of the tasks.")
+    priority: int = Field(0, description="The priority they run at: the one asked for, capped at the token's.")
 
 
 class Results(BaseModel):
@@ -155,15 +156,20 @@ def _tasks_of(body: Any) -> list[Any]:
 async def post_tasks(
     request: Request, service: Svc, user: User, response: Response,
     wait: Annotated[bool, Query(description="Answer with the results instead of the ids")] = False,
+    priority: Annotated[int | None, Query(
+        ge=-(2**31), lt=2**31,
+        description="Higher is dispatched first; capped at the token's priority (0 unless its grant says more)",
+    )] = None,
 ) -> Submitted | Results | JSONResponse:
+    runs_at = user.priority_for(priority)
     try:
         # Decoded and checked in a thread: a large body must not hold up everyone else's requests.
         tasks = await parse_json_body(request, lambda body: validate_batch(_tasks_of(body), service.config))
-        ids = await service.submit(tasks, user.user)
+        ids = await service.submit(tasks, user.user, priority=runs_at)
     except ExecutorError as error:
         return _refusal(error)
     if not wait:
-        return Submitted(ids=ids)
+        return Submitted(ids=ids, priority=runs_at)
     results = await service.wait(ids)
     if results is None:
         return problem_response(
@@ -250,7 +256,8 @@ async def task_events(service: Svc, user: User, execution_id: str) -> Response:
 
 @router.get("/stats", response_model=ExecutionStatistics, responses=_problems(401, 503), summary="As `faber-ray stats`")
 async def get_stats(service: Svc, user: User) -> ExecutionStatistics:
-    stats: ExecutionStatistics = await service.executor.stats.remote()
+    """The executor's counters; under ``users``, the token's own user only (every user for an admin)."""
+    stats: ExecutionStatistics = await service.executor.stats.remote(None if user.admin else user.user)
     return stats
 
 

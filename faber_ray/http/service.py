@@ -79,13 +79,13 @@ class Service:
     # Submitting and waiting ----------------------------------------------------------
 
     async def submit(
-        self, tasks: Sequence[Any], user: str, records: Callable[[str, int], Any] | None = None
+        self, tasks: Sequence[Any], user: str, records: Callable[[str, int], Any] | None = None, priority: int = 0
     ) -> list[str]:
         """Hand a batch to the executor without waiting for room; raises the executor's refusal as it is
         (``QueueFullError`` when the queue cannot take the batch now). ``records(execution_id, position)``
         makes what the book keeps beside each task (a Judge0 submission record)."""
         try:
-            ids, refs = await self.executor.submit_with_ids.remote(list(tasks), user, False)
+            ids, refs = await self.executor.submit_with_ids.remote(list(tasks), user, False, priority)
         except ExecutorError as error:
             raise unwrap_error(error) from None
         for position, (execution_id, ref) in enumerate(zip(ids, refs)):

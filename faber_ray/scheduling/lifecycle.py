@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from faber_ray.scheduling.queue import QueuedTask
+from faber_ray.scheduling.fairqueue import QueuedTask
 
 __all__ = ["CancelAction", "ExecutionBook", "Phase", "Record", "owned_by"]
 

@@ -24,8 +24,10 @@ from faber_ray.scheduling.ledger import Need
 
 __all__ = ["BACKLOG", "Placement", "WorkerState"]
 
-#: Tasks a worker may hold beyond the ones it runs, per permit.
-BACKLOG = 2
+#: Tasks a worker may hold beyond the ones it runs, per permit. One: enough that a worker never waits
+#: for a Ray round trip between two tasks, few enough that a task the fair queue sends ahead of a
+#: flood (a late user's, a higher priority) waits behind at most one task per slot.
+BACKLOG = 1
 
 
 @dataclass
@@ -107,9 +109,12 @@ class Placement:
     def has_worker(self, name: str) -> bool:
         return name in self._workers
 
-    def by_node(self, capacity: Callable[[str], Need]) -> dict[str, dict[str, Any]]:
+    def by_node(
+        self, capacity: Callable[[str], Need], reserved: Callable[[str], Need] | None = None
+    ) -> dict[str, dict[str, Any]]:
         """What ``faber-ray cluster`` shows per node: its workers (sorted by name) with their
-        permits, running tasks and backlog, the node's slots in use, and its ``capacity`` (memory, pids)."""
+        permits, running tasks and backlog, the node's slots in use, its ``capacity`` (memory, pids)
+        and what running tasks have ``reserved`` of it."""
         nodes: dict[str, dict[str, Any]] = {}
         for worker in sorted(self._workers.values(), key=lambda state: state.name):
             node = nodes.setdefault(
@@ -117,6 +122,10 @@ class Placement:
                 {
                     "workers": [], "slots": 0, "slots_in_use": 0,
                     "memory_capacity": capacity(worker.node_id).memory, "pids_capacity": capacity(worker.node_id).pids,
+                    **(
+                        {"memory_reserved": reserved(worker.node_id).memory, "pids_reserved": reserved(worker.node_id).pids}
+                        if reserved is not None else {}
+                    ),
                 },
             )
             node["workers"].append({

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import ray
 from cli_support import free_port, poll
-from http_support import EXECUTOR_NAME, MAX_BODY_BYTES, MAX_CONCURRENT, QUEUE_SIZE, Api, pending
+from http_support import EXECUTOR_NAME, MAX_BODY_BYTES, MAX_CONCURRENT, QUEUE_SIZE, QUEUED_PER_USER, Api, pending
 from ray.cluster_utils import Cluster
 
 from faber_ray import ExecutorConfig, TaskExecutor
@@ -34,7 +34,10 @@ def _worker_names(executor: Any) -> set[str]:
 @pytest.fixture(scope="session")
 def http_executor(ray_cluster: Cluster, docker_client: docker.DockerClient) -> Iterator[Any]:
     executor = TaskExecutor.options(name=EXECUTOR_NAME).remote(
-        ExecutorConfig(max_concurrent_tasks=MAX_CONCURRENT, queue_size=QUEUE_SIZE, sandbox_mode="warm")
+        ExecutorConfig(
+            max_concurrent_tasks=MAX_CONCURRENT, queue_size=QUEUE_SIZE, max_queued_per_user=QUEUED_PER_USER,
+            sandbox_mode="warm",
+        )
     )
     ray.get(executor.cluster.remote())
     workers = _worker_names(executor)
@@ -60,7 +63,10 @@ def api(http_executor: Any) -> Iterator[Api]:
 
     deploy(
         EXECUTOR_NAME,
-        TokenTable.from_tokens({token: "alice", other: "bob", Api.admin_token: {"user": "carol", "admin": True}}),
+        TokenTable.from_tokens({
+            token: "alice", other: "bob", Api.admin_token: {"user": "carol", "admin": True},
+            Api.priority_token: {"user": "dave", "priority": 2},
+        }),
         host="127.0.0.1", port=port,
         max_body_bytes=MAX_BODY_BYTES,
     )

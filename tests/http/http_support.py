@@ -10,6 +10,8 @@ import ray
 
 EXECUTOR_NAME = "http-tests"
 QUEUE_SIZE = 64
+#: One user's share of the queue (max_queued_per_user): below QUEUE_SIZE, so the two refusals differ.
+QUEUED_PER_USER = 48
 MAX_CONCURRENT = 4
 MAX_BODY_BYTES = 8 * 1024**2
 #: Upper bound for anything asynchronous; polls end as soon as the condition holds.
@@ -23,6 +25,7 @@ class Api:
     other_token: str
     executor: Any
     admin_token: str = "carol-admin-token-0123456789"
+    priority_token: str = "dave-priority-token-0123456789"  #: may ask for priority up to 2
 
     def native(self, token: str | None = None, timeout: float = DEADLINE) -> httpx.Client:
         return httpx.Client(

@@ -7,7 +7,7 @@ import pytest
 from faber_ray.models import Task
 from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase
 from faber_ray.scheduling.ledger import Need
-from faber_ray.scheduling.queue import QueuedTask
+from faber_ray.scheduling.fairqueue import QueuedTask
 
 
 def item(execution_id: str) -> QueuedTask:

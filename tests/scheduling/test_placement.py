@@ -143,17 +143,18 @@ def test_by_node_shows_each_nodes_workers_sorted_with_their_slots_and_backlog() 
     placement = Placement(3)
     for name, node in (("w-b", "A"), ("w-a", "A"), ("w-c", "B")):
         placement.add_worker(name, node, 0)
-    for execution_id in ("e1", "e2", "e3"):
+    for execution_id in ("e1", "e2"):  # one permit and a backlog of one
         placement.assign("w-c", execution_id)
-    nodes = placement.by_node({"A": Need(100, 10), "B": Need(200, 20)}.__getitem__)
+    nodes = placement.by_node({"A": Need(100, 10), "B": Need(200, 20)}.__getitem__, lambda node: {"B": Need(50, 5)}.get(node, Need(0, 0)))
     assert [worker["name"] for worker in nodes["A"]["workers"]] == ["w-a", "w-b"]
     b_permits = next(w.permits for w in placement.workers() if w.name == "w-c")
     assert nodes["B"] == {
         "workers": [{
             "name": "w-c", "slots": b_permits, "running": b_permits,
-            "tasks": ["e1", "e2", "e3"][:b_permits], "backlog": 3 - b_permits,
+            "tasks": ["e1", "e2"][:b_permits], "backlog": 2 - b_permits,
         }],
         "slots": b_permits, "slots_in_use": b_permits, "memory_capacity": 200, "pids_capacity": 20,
+        "memory_reserved": 50, "pids_reserved": 5,
     }
     assert nodes["A"]["slots"] + nodes["B"]["slots"] == 3
     assert nodes["A"]["slots_in_use"] == 0 and nodes["A"]["memory_capacity"] == 100

@@ -118,6 +118,7 @@ async def _submit(
         ids = await service.submit(
             [task for task, _ in parsed], user,
             records=lambda execution_id, position: dataclasses.replace(parsed[position][1], token=execution_id),
+            priority=service.tokens.default_priority(user),
         )
     except QueueFullError:
         raise
