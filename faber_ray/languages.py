@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from faber_ray.errors import TaskValidationError
+from faber_ray.judging.cases import Checker, Judging, Stop, TestCase
 from faber_ray.models import ResourceLimits, Step, Task, Text
 from faber_ray.reporting import ReportingModel, printable
 from faber_ray.steps import merge_limits
@@ -153,17 +154,28 @@ def task(
     limits: ResourceLimits | None = None,
     compile_limits: ResourceLimits | None = None,
     collect: list[str] | None = None,
+    tests: Sequence[TestCase] | None = None,
+    checker: str | Checker = "lines",
+    stop: Stop = "never",
+    interactor: Checker | None = None,
 ) -> Task:
     """A task that compiles ``source`` (if the language needs it) and runs it in one sandbox.
 
     The compile step gets ``compile_limits`` over the language's defaults; a failed
     compile stops the task. Then one run step with ``stdin``, or, with ``inputs``,
     one run step per input, each with ``continue_on_failure=True``: one compiled
-    program judged against many tests, every test run whatever the others did.
+    program run against many inputs, every one run whatever the others did.
+
+    With ``tests``, the program is *judged*: one run step that runs once per test,
+    each from the workspace the compile left, its output judged by ``checker``
+    (see :mod:`faber_ray.judging` and the README's "Judging").
     """
     lang = _language(language)
     if inputs is not None and stdin is not None:
         raise TaskValidationError("give stdin or inputs, not both", field="inputs")
+    if tests is not None:
+        return _judged(lang, source, tests, checker, stop, interactor, stdin=stdin, inputs=inputs, files=files,
+                       limits=limits, compile_limits=compile_limits, collect=collect)
     if inputs is not None and not inputs:  # no run at all: a task of no steps, or of a compile alone
         raise TaskValidationError("inputs is empty; give at least one input, or leave inputs out", field="inputs")
     run_limits = merge_limits(lang.run_limits, limits)
@@ -184,6 +196,34 @@ def task(
     )
 
 
+def _compile_step(lang: Language, compile_limits: ResourceLimits | None) -> list[Step]:
+    if lang.compile is None:
+        return []
+    limits = merge_limits(lang.compile_limits, compile_limits)
+    return [Step(command=lang.compile[0], args=list(lang.compile[1:]), limits=limits)]
+
+
+def _judged(
+    lang: Language, source: str | bytes, tests: Sequence[TestCase], checker: str | Checker, stop: Stop,
+    interactor: Checker | None, *, stdin: str | bytes | None, inputs: Sequence[str | bytes] | None,
+    files: Mapping[str, str | bytes] | None, limits: ResourceLimits | None, compile_limits: ResourceLimits | None,
+    collect: list[str] | None,
+) -> Task:
+    """The judged form of :func:`task`: the compile, then the run step the tests run through."""
+    from faber_ray.judging.rules import check_judging  # it names languages: imported when first needed
+
+    for name, given in (("inputs", inputs), ("stdin", stdin), ("collect", collect)):
+        if given is not None:
+            raise TaskValidationError(f"give tests or {name}, not both", field=name)
+    judging = Judging(tests=list(tests), checker=checker, stop=stop, interactor=interactor)
+    check_judging(judging)
+    run = Step(command=lang.run[0], args=list(lang.run[1:]), limits=merge_limits(lang.run_limits, limits))
+    return Task(
+        steps=[*_compile_step(lang, compile_limits), run], files={**(files or {}), lang.source_file: source},
+        image=lang.image, judging=judging,
+    )
+
+
 class LanguageSpec(ReportingModel):
     """The language form as JSON gives it, typed, so that a wrong type anywhere is refused by its field's path
     (``limits.timeout``, ``inputs.2``, ``files.a.txt``) as it is for a plain task."""
@@ -198,6 +238,10 @@ class LanguageSpec(ReportingModel):
     limits: ResourceLimits | None = None
     compile_limits: ResourceLimits | None = None
     collect: list[Text] | None = None
+    tests: list[TestCase] | None = None
+    checker: Text | Checker = "lines"
+    stop: Stop = "never"
+    interactor: Checker | None = None
 
 
 #: The keys of a language task in JSON (a `faber-ray batch` line, an HTTP request).
@@ -215,6 +259,7 @@ def task_from_spec(spec: Mapping[str, Any]) -> Task:
     return task(
         parsed.language, parsed.source, stdin=parsed.stdin, inputs=parsed.inputs, files=parsed.files,
         limits=parsed.limits, compile_limits=parsed.compile_limits, collect=parsed.collect,
+        tests=parsed.tests, checker=parsed.checker, stop=parsed.stop, interactor=parsed.interactor,
     )
 
 

@@ -13,12 +13,15 @@ import enum
 import math
 import re
 from fractions import Fraction
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from faber_ray.reporting import ReportingModel, text_problem
+
+if TYPE_CHECKING:  # defined in faber_ray.judging.cases, which completes these models (see the end of this module)
+    from faber_ray.judging.cases import Judging, TestResult, Verdict
 
 __all__ = [
     "MAX_INTEGER",
@@ -216,6 +219,10 @@ class Task(ReportingModel, _Model):
     collect: list[Text] | None = Field(
         default=None, description="Glob patterns (** allowed) of files to return, relative to the working directory."
     )
+    judging: Judging | None = Field(
+        default=None,
+        description="Tests to judge the last step's program on, each from the workspace the earlier steps left.",
+    )
 
     def argv(self) -> list[str]:
         """The full command line: ``command`` followed by ``args`` (the first step's, for a task with steps)."""
@@ -280,6 +287,12 @@ class TaskResult(_Model):
     file_errors: dict[str, str] = Field(
         default_factory=dict, description="Paths (or patterns) that matched but were not returned, and why."
     )
+    verdict: Verdict | None = Field(
+        default=None, description="A judged task's: its first test not accepted, COMPILATION_ERROR, or ACCEPTED."
+    )
+    score: float = Field(default=0.0, description="Points of the accepted tests (and groups); 0 without tests.")
+    max_score: float = Field(default=0.0, description="Points of every test; 0 without tests.")
+    tests: list[TestResult] | None = Field(default=None, description="One per test of a judged task, else None.")
 
 
 class OutputChunk(_Model):
@@ -317,3 +330,7 @@ class ExecutionStatistics(_Model):
     users: dict[str, UserStatistics] = Field(
         default_factory=dict, description="Per user (tasks with no user: 'anonymous'); a user's token sees only its own."
     )
+
+
+# Last: faber_ray.judging.cases needs this module's models, and gives Task and TaskResult its types.
+import faber_ray.judging.cases  # noqa: E402,F401

@@ -25,6 +25,7 @@ from faber_ray.errors import (
     SecurityPolicyError,
     TaskValidationError,
 )
+from faber_ray.judging.rules import check_judged_task
 from faber_ray.languages import from_json
 from faber_ray.models import ResourceLimits, Task
 from faber_ray.steps import merge_limits, sandbox_disk
@@ -100,6 +101,9 @@ def validate_task(task: Task | Mapping[str, Any], config: ExecutorConfig, index:
     _check_files_fit(parsed, sandbox_disk(parsed, config), index)
     _check_collect(parsed.collect, index)
     _check_policy(parsed, config, index)
+    check_judged_task(parsed, index=index, max_stdin=config.max_stdin_bytes)
+    if parsed.judging is not None and not isinstance(parsed.judging.checker, str):
+        check_limits(parsed.judging.checker.limits, config, index, "judging.checker.limits")
     return parsed
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ray
 
+from faber_ray.frozen import Ended, Frozen
 from faber_ray.models import ExecutionStatistics, TaskResult
 from faber_ray.scheduling.lifecycle import owned_by
-from faber_ray.scheduling.lru import FairCache, result_bytes
+from faber_ray.scheduling.lru import ENTRY_OVERHEAD, FairCache
 from faber_ray.scheduling.users import user_key
 from faber_ray.scheduling.stats import StatisticsTracker
 
@@ -22,22 +23,24 @@ class ResultCollector:
     """Serves ``get_result`` and ``stats``; results arrive fire-and-forget from the Scheduler."""
 
     def __init__(self, cache_size: int, cache_bytes: int | None = None) -> None:
-        self._cache: FairCache[str, tuple[str | None, TaskResult]] = FairCache(
-            cache_size, cache_bytes, lambda entry: result_bytes(entry[1])
+        # Results stay as the bytes the worker made: storing one never unpickles it, and its size is exact.
+        self._cache: FairCache[str, tuple[str | None, Frozen[TaskResult]]] = FairCache(
+            cache_size, cache_bytes, lambda entry: ENTRY_OVERHEAD + len(entry[1])
         )
         self._stats = StatisticsTracker()
 
     def mark_submitted(self) -> None:
         self._stats.mark_submitted()
 
-    def add_many(self, results: list[tuple[TaskResult, str | None]]) -> None:
+    def add_many(self, results: list[tuple[Ended, str | None]]) -> None:
         """Store a batch of ``(result, owner)`` (whatever finished while the last batch was on its way)."""
-        for result, user in results:
-            self._cache.put(result.execution_id, (user, result), user_key(user))
-            self._stats.record(result)
+        for ended, user in results:
+            self._cache.put(ended.execution_id, (user, ended.result), user_key(user))
+            self._stats.record_outcome(ended.status, ended.wall_time)
 
-    def get(self, execution_id: str, user: str | None = None) -> TaskResult | None:
-        """A cached result; None if unknown, evicted, or not ``user``'s (None: the cluster, which sees all)."""
+    def get(self, execution_id: str, user: str | None = None) -> Frozen[TaskResult] | None:
+        """A cached result, still as bytes; None if unknown, evicted, or not ``user``'s (None: the
+        cluster, which sees all)."""
         entry = self._cache.get(execution_id)
         if entry is None or not owned_by(entry[0], user):
             return None

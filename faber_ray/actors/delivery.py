@@ -19,14 +19,17 @@ from typing import Any
 from ray.exceptions import RayError
 
 from faber_ray.errors import short_error
-from faber_ray.models import TaskResult
+from faber_ray.frozen import Ended
 
 __all__ = ["DELIVERY_DELAY", "ResultDelivery"]
 
 log = logging.getLogger(__name__)
 
-#: Results wait this long to be stored together.
+#: Results wait this long to be stored together; while other tasks run, ``BUSY_DELIVERY_DELAY``:
+#: a call costs the collector (and this actor) far more than one more result in it, so under load a
+#: batch gathers for longer and holds back refs, never work (their slots are free already).
 DELIVERY_DELAY = 0.002
+BUSY_DELIVERY_DELAY = 0.02
 
 
 class ResultDelivery:
@@ -37,16 +40,19 @@ class ResultDelivery:
         self,
         collector: Any,
         spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]],
-        on_stored: Callable[[TaskResult, float], None],
+        on_stored: Callable[[Ended, float], None],
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._collector = collector
         self._spawn = spawn
         self._on_stored = on_stored
-        self._outbox: list[tuple[TaskResult, str | None]] = []
+        self._busy = busy
+        self._outbox: list[tuple[Ended, str | None]] = []
         self._running: asyncio.Task[Any] | None = None
 
-    def add(self, result: TaskResult, user: str | None = None) -> None:
-        """Store ``result`` with its owner (who may read it back with ``get_result``)."""
+    def add(self, result: Ended, user: str | None = None) -> None:
+        """Store ``result`` (as bytes: the collector never unpickles it either) with its owner (who may
+        read it back with ``get_result``)."""
         self._outbox.append((result, user))
         if self._running is None:
             self._running = self._spawn(self._deliver(), "deliver")
@@ -58,7 +64,7 @@ class ResultDelivery:
 
     async def _deliver(self) -> None:
         try:
-            await asyncio.sleep(DELIVERY_DELAY)  # let a batch gather
+            await asyncio.sleep(BUSY_DELIVERY_DELAY if self._busy() else DELIVERY_DELAY)  # let a batch gather
             while self._outbox:
                 batch, self._outbox = self._outbox, []
                 try:

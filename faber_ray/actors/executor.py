@@ -23,6 +23,7 @@ from faber_ray.actors.monitor import Monitor
 from faber_ray.actors.options import NAMESPACE, ActorNames, control_options
 from faber_ray.actors.scheduler import Scheduler
 from faber_ray.config import ExecutorConfig
+from faber_ray.frozen import Frozen, thawing
 from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, TaskValidationError, unwrap_error
 from faber_ray.models import ExecutionStatistics, OutputChunk, Task, TaskResult
 from faber_ray.ids import new_execution_id
@@ -50,6 +51,16 @@ async def _follow(worker: Any, execution_id: str) -> AsyncIterator[OutputChunk]:
     finally:
         if not ended:
             ray.cancel(stream)
+
+
+def _prepare(
+    tasks: list[Task | Mapping[str, Any]], config: ExecutorConfig
+) -> tuple[list[Task], list[Frozen[Task]], list[Need]]:
+    """Validate a batch (the one check a task gets: nothing downstream checks it again), pickle each
+    task once, and say what each needs of a node."""
+    checked = validate_batch(tasks, config)
+    needs = [Need(task_memory(task, config), task_pids(task, config)) for task in checked]
+    return checked, [Frozen.of(task) for task in checked], needs
 
 
 @ray.remote
@@ -91,15 +102,16 @@ class TaskExecutor:
     async def _accept(
         self, tasks: list[Task | Mapping[str, Any]], wait_for_room: bool = True, user: str | None = None,
         priority: int = 0,
-    ) -> list[tuple[str, Task, Need]]:
-        """Validate and admit a whole batch, or refuse it whole."""
+    ) -> list[tuple[str, Frozen[Task], Need, str]]:
+        """Validate and admit a whole batch, or refuse it whole: ``(execution id, task, need, image)``
+        items, each task pickled once here, so the Scheduler passes it on as bytes."""
         await self._ready()
         try:
             if isinstance(priority, bool) or not isinstance(priority, int) or not -(2**31) <= priority < 2**31:
                 raise TaskValidationError(f"priority must be a whole number in [-2^31, 2^31), not {priority!r}",
                                           field="priority")
             # In a thread: checking a large batch must not hold up other callers of this actor.
-            checked = await asyncio.to_thread(validate_batch, tasks, self._config)
+            checked, frozen, needs = await asyncio.to_thread(_prepare, tasks, self._config)
             if not wait_for_room:
                 room, user_room = await self._scheduler.room.remote(user)
                 if user_room is not None and len(checked) > user_room:
@@ -112,7 +124,6 @@ class TaskExecutor:
                     raise QueueFullError(
                         f"the queue is full: it takes {max(room, 0)} more task(s) now, the batch has {len(checked)}"
                     )
-            needs = [Need(task_memory(task, self._config), task_pids(task, self._config)) for task in checked]
             images = [task.image or self._config.default_image for task in checked]
             await self._scheduler.check.remote(needs, images)
         except ExecutorError as error:
@@ -124,7 +135,9 @@ class TaskExecutor:
             raise cause from None
         metrics.tasks_submitted(len(checked))
         self._collector.mark_submitted.remote()
-        return [(new_execution_id(), task, need) for task, need in zip(checked, needs)]
+        return [
+            (new_execution_id(), blob, need, task.image or "") for task, blob, need in zip(checked, frozen, needs)
+        ]
 
     async def submit(
         self, tasks: list[Task | Mapping[str, Any]], user: str | None = None, priority: int = 0
@@ -144,7 +157,7 @@ class TaskExecutor:
         instead of waiting for room.
         """
         items = await self._accept(tasks, wait_for_room, user, priority)
-        ids = [execution_id for execution_id, _, _ in items]
+        ids = [item[0] for item in items]
         refs = [self._scheduler.result.remote(execution_id) for execution_id in ids]
         self._scheduler.enqueue.remote(items, user, priority)
         return ids, refs
@@ -154,10 +167,11 @@ class TaskExecutor:
     ) -> list[TaskResult]:
         """Run ``tasks`` and return their results in input order (one wait for the whole batch)."""
         items = await self._accept(tasks, user=user, priority=priority)
-        ids = [execution_id for execution_id, _, _ in items]
+        ids = [item[0] for item in items]
         results = self._scheduler.gather.remote(ids)
         self._scheduler.enqueue.remote(items, user, priority)
-        return list(await results)
+        frozen: list[Frozen[TaskResult]] = await results
+        return [thawing(result) for result in frozen]  # unpickled by the caller, not here
 
     async def watch(self, execution_id: str, user: str | None = None) -> AsyncIterator[OutputChunk | TaskResult]:
         """A streaming generator: the task's output as it is written (from its start, if it is still
@@ -191,7 +205,8 @@ class TaskExecutor:
         ``user`` (here, in ``cancel``, ``pending`` and ``watch``) narrows the view to that user's own
         tasks, as the HTTP API does for every token; without it the caller sees the whole cluster.
         """
-        return await self._collector.get.remote(execution_id, user)
+        frozen: Frozen[TaskResult] | None = await self._collector.get.remote(execution_id, user)
+        return thawing(frozen) if frozen is not None else None
 
     async def cancel(self, execution_id: str, user: str | None = None) -> bool:
         """Cancel a queued or running task: True if it will end CANCELLED; False if it has finished, is

@@ -29,6 +29,7 @@ from ray.exceptions import RayError
 
 from faber_ray.actors import metrics
 from faber_ray.actors.delivery import ResultDelivery
+from faber_ray.frozen import Ended, Frozen, thawing
 from faber_ray.actors.options import ActorNames
 from faber_ray.actors.pool import WorkerPool
 from faber_ray.config import ExecutorConfig
@@ -69,10 +70,13 @@ class Scheduler:
             on_change=self._wake_dispatch, on_lost=self._worker_lost, spawn=self._spawn,
             scheduler=ray.get_runtime_context().current_actor,
         )
-        self._futures: dict[str, asyncio.Future[TaskResult]] = {}
+        self._futures: dict[str, asyncio.Future[Frozen[TaskResult]]] = {}
         self._stamps: dict[str, PhaseStamps] = {}
         self._phases = PhaseClock()
-        self._delivery = ResultDelivery(collector, self._spawn, self._delivered)
+        self._delivery = ResultDelivery(collector, self._spawn, self._delivered, busy=lambda: self._placement.running > 0)
+        self._touched: set[str] = set()  # nodes whose gauges are out of date
+        self._outbox: dict[str, list[tuple[str, Task | Frozen[Task], int]]] = {}  # worker -> tasks to hand it
+        self._sending: set[str] = set()  # workers with an assign call on its way
         self._located: dict[str, asyncio.Event] = {}  # someone waits to learn where an execution runs
         self._closed = False
         self._room: asyncio.Condition | None = None
@@ -151,24 +155,26 @@ class Scheduler:
         ``user`` under ``max_queued_per_user`` (None without a quota)."""
         return self._entry.room(user_key(user))
 
-    async def enqueue(self, items: list[tuple[str, Task, Need]], user: str | None = None, priority: int = 0) -> None:
-        """Queue ``(execution_id, task, need)`` items in order, waiting for room as needed (room in the
+    async def enqueue(
+        self, items: list[tuple[str, Frozen[Task], Need, str]], user: str | None = None, priority: int = 0
+    ) -> None:
+        """Queue ``(execution_id, frozen task, need, image)`` items in order, waiting for room as needed (room in the
         queue, and under ``user``'s quota: one user's full quota never holds up another's tasks)."""
         assert self._room is not None and self._wake is not None
         key = user_key(user)
         if user is not None:
-            log.info("user %s submitted %d task(s): %s", user, len(items), ", ".join(i for i, _, _ in items[:5]))
+            log.info("user %s submitted %d task(s): %s", user, len(items), ", ".join(item[0] for item in items[:5]))
         # The whole batch is accepted (counted, listed, cancellable) at once, not
         # only the task at the head of the wait for room.
-        for execution_id, task, need in items:
+        for execution_id, task, need, image in items:
             self._future(execution_id)
             self._stamps[execution_id] = PhaseStamps(enqueued=time.monotonic())
-            early = self._book.accept(QueuedTask(execution_id, task, need, user, priority=priority))
+            early = self._book.accept(QueuedTask(execution_id, task, need, user, priority=priority, image=image))
             self._users.wait(key)
             if early is not None or self._closed:
                 reason = early or BY_SHUTDOWN
                 self._end_cancelled(execution_id, f"{reason} while it was queued")
-        for execution_id, _, _ in items:
+        for execution_id, *_ in items:
             if not self._waiting(execution_id):
                 continue
             if not self._entry.may_enter(key):
@@ -196,9 +202,10 @@ class Scheduler:
         return record is not None and record.phase is Phase.WAITING
 
     async def result(self, execution_id: str) -> TaskResult:
-        """Resolve when ``execution_id`` ends; the refs of these calls are the execution handles."""
+        """Resolve when ``execution_id`` ends; the refs of these calls are the execution handles (the
+        caller's ``ray.get`` unpickles the result; this actor never does)."""
         try:
-            return await self._future(execution_id)
+            return thawing(await self._future(execution_id))
         finally:
             self._futures.pop(execution_id, None)
 
@@ -228,12 +235,12 @@ class Scheduler:
         record = self._book.get(execution_id)
         # In the book, the record says whose it is; past it, the collector keeps the owner with the result.
         if future is not None and (owned_by(record.item.user, user) if record is not None else user is None):
-            return await asyncio.shield(future)
-        cached: TaskResult | None = await self._collector.get.remote(execution_id, user)
-        return cached
+            return thawing(await asyncio.shield(future))
+        cached: Frozen[TaskResult] | None = await self._collector.get.remote(execution_id, user)
+        return thawing(cached) if cached is not None else None
 
-    async def gather(self, execution_ids: list[str]) -> list[TaskResult]:
-        """Every result of a batch, in order, in one answer (what ``execute`` waits for)."""
+    async def gather(self, execution_ids: list[str]) -> list[Frozen[TaskResult]]:
+        """Every result of a batch, in order, in one answer (what ``execute`` waits for), as bytes."""
         try:
             return list(await asyncio.gather(*(self._future(execution_id) for execution_id in execution_ids)))
         finally:
@@ -262,7 +269,7 @@ class Scheduler:
 
     # Dispatch ------------------------------------------------------------------
 
-    def _future(self, execution_id: str) -> asyncio.Future[TaskResult]:
+    def _future(self, execution_id: str) -> asyncio.Future[Frozen[TaskResult]]:
         future = self._futures.get(execution_id)
         if future is None:
             future = self._futures[execution_id] = asyncio.get_running_loop().create_future()
@@ -287,7 +294,7 @@ class Scheduler:
     async def _dispatch_ready(self) -> None:
         """Fill free slots: the fair queue picks, the ledger admits, the placement picks a worker; then
         one ``assign`` call per worker for the whole round."""
-        dispatched: dict[str, list[tuple[str, Task, int]]] = {}
+        dispatched: dict[str, list[tuple[str, Task | Frozen[Task], int]]] = {}
         while len(self._queue) and not self._closed:
             plans = self._placement.plan(len(self._queue))
             placed, blocked = 0, False
@@ -309,15 +316,39 @@ class Scheduler:
                 placed += 1
             if blocked or not placed:
                 break
-        for worker, batch in dispatched.items():  # one call per worker per round
-            handle = self._pool.handle(worker)
-            if handle is None:
-                self._worker_lost(worker, KeyError(worker))
-            else:
-                handle.assign.remote(batch)
+        for worker, batch in dispatched.items():
+            self._send(worker, batch)
+        self._flush_gauges()
         if dispatched:
             await self._notify_room()
         metrics.queue_depth(len(self._queue))
+
+    def _send(self, worker: str, batch: list[tuple[str, Task | Frozen[Task], int]]) -> None:
+        """Hand ``batch`` to ``worker``: at once if no ``assign`` call to it is on its way, else with
+        whatever else gathers for it until that call returns. Under load the batches grow by
+        themselves, and the Ray calls per task shrink; a lone task goes at once."""
+        self._outbox.setdefault(worker, []).extend(batch)
+        if worker not in self._sending:
+            self._sending.add(worker)
+            self._spawn(self._send_loop(worker))
+
+    async def _send_loop(self, worker: str) -> None:
+        try:
+            while self._outbox.get(worker):
+                batch = self._outbox.pop(worker)
+                handle = self._pool.handle(worker)
+                if handle is None:
+                    self._worker_lost(worker, KeyError(worker))
+                    return
+                try:
+                    await handle.assign.remote(batch)
+                except RayError:
+                    # It died: the pool's watch call hands its tasks back, these included; none may
+                    # reach a successor of the same name.
+                    self._outbox.pop(worker, None)
+                    return
+        finally:
+            self._sending.discard(worker)
 
     def _start(self, item: QueuedTask, worker: str, node: str) -> None:
         item.attempts += 1
@@ -326,7 +357,7 @@ class Scheduler:
         self._users.dispatch(user_key(item.user))
         self._moved(item.execution_id)
         self._stamps[item.execution_id].dispatched = time.monotonic()
-        self._node_gauges(node)
+        self._touched.add(node)
 
     def _end_run(self, record: Record) -> str | None:
         """The one release of a dispatched task (it ended, or its worker was lost): its permit, its
@@ -337,17 +368,21 @@ class Scheduler:
         self._users.undispatch(user_key(record.item.user))
         node = self._pool.node_of(worker) if worker is not None else ""
         if node:
-            self._node_gauges(node)
+            self._touched.add(node)
         return node
 
-    def _node_gauges(self, node: str) -> None:
-        metrics.running_on_node(node, self._placement.running_on(node))
-        metrics.node_memory_reserved(node, self._ledger.reserved(node).memory)
+    def _flush_gauges(self) -> None:
+        """The per-node gauges, once per dispatch round or batch of results, not once per task."""
+        for node in self._touched:
+            metrics.running_on_node(node, self._placement.running_on(node))
+            metrics.node_memory_reserved(node, self._ledger.reserved(node).memory)
+        self._touched.clear()
 
-    async def finished(self, batch: list[tuple[str, str, int, TaskResult, float]]) -> None:
-        """Results a worker sends back in batches: ``(worker, execution id, attempt, result, busy seconds)``."""
+    async def finished(self, batch: list[tuple[str, int, float, Ended]]) -> None:
+        """Results a worker sends back in batches: ``(worker, attempt, busy seconds, result)``."""
         now = time.monotonic()
-        for worker, execution_id, attempt, result, busy in batch:
+        for worker, attempt, busy, result in batch:
+            execution_id = result.execution_id
             record = self._book.get(execution_id)
             if record is None or record.phase is not Phase.RUNNING or record.worker != worker:
                 continue  # its worker was given up for lost and the task retried: this answer is stale
@@ -355,13 +390,14 @@ class Scheduler:
                 continue
             stamps = self._stamps[execution_id]
             stamps.returned, stamps.worker_busy = now, busy
-            stamps.sandbox = result.resource_usage.startup_time + result.resource_usage.wall_time
+            stamps.sandbox = result.startup_time + result.wall_time
             self._end_run(record)
             self._finish(result)
         self._wake_dispatch()
 
     def _worker_lost(self, worker: str, error: BaseException) -> None:
         """The pool gave ``worker`` up: each task it had is retried, or ends saying why."""
+        self._outbox.pop(worker, None)  # not sent yet: retried with the rest, never sent to a successor
         node = self._pool.node_of(worker)
         for execution_id in self._book.running_on(worker):
             record = self._book.get(execution_id)
@@ -373,7 +409,7 @@ class Scheduler:
                 self._finish(result)
         self._wake_dispatch()
 
-    def _after_fault(self, item: QueuedTask, worker: str, node: str, error: BaseException) -> TaskResult | None:
+    def _after_fault(self, item: QueuedTask, worker: str, node: str, error: BaseException) -> Ended | None:
         """Retry a task lost to an infrastructure fault, or end it with a result that says why."""
         record = self._book.get(item.execution_id)
         if record is not None and record.cancel_reason:
@@ -395,7 +431,7 @@ class Scheduler:
         if record is not None:
             self._finish(self._cancelled_result(record.item, reason))
 
-    def _finish(self, result: TaskResult) -> None:
+    def _finish(self, result: Ended) -> None:
         record = self._book.get(result.execution_id)
         if record is not None:
             key = user_key(record.item.user)
@@ -404,11 +440,9 @@ class Scheduler:
             self._users.finish(key)
         self._book.finish(result.execution_id)
         self._moved(result.execution_id)
-        usage = result.resource_usage
-        metrics.task_finished(result.status.value, result.node_id, usage.wall_time, usage.startup_time)
         self._delivery.add(result, record.item.user if record is not None else None)
 
-    def _delivered(self, result: TaskResult, now: float) -> None:
+    def _delivered(self, result: Ended, now: float) -> None:
         """The collector has ``result``: resolve its ref."""
         self._book.delivered(result.execution_id)
         stamps = self._stamps.pop(result.execution_id, None)
@@ -416,13 +450,19 @@ class Scheduler:
             self._phases.record(stamps, now)
         future = self._futures.get(result.execution_id)
         if future is not None and not future.done():
-            future.set_result(result)
+            future.set_result(result.result)
 
-    def _cancelled_result(self, item: QueuedTask, reason: str) -> TaskResult:
+    def _cancelled_result(self, item: QueuedTask, reason: str) -> Ended:
         return self._ended(item, TaskStatus.CANCELLED, reason)
 
-    def _ended(self, item: QueuedTask, status: TaskStatus, reason: str, node: str = "") -> TaskResult:
-        return item.ended(status, reason, image=self._config.default_image, sandbox=self._config.sandbox_mode, node=node)
+    def _ended(self, item: QueuedTask, status: TaskStatus, reason: str, node: str = "") -> Ended:
+        """A result this Scheduler makes itself (cancelled, or lost to faults): rare, so made whole, and
+        counted here (a worker counts the results of the tasks it ran)."""
+        result = Ended.of(
+            item.ended(status, reason, image=self._config.default_image, sandbox=self._config.sandbox_mode, node=node)
+        )
+        metrics.task_finished(result.status, result.node_id, result.wall_time, result.startup_time)
+        return result
 
     # Views ---------------------------------------------------------------------
 

@@ -15,12 +15,15 @@ from typing import Any
 import docker
 import docker.errors
 import ray
+from ray.exceptions import GetTimeoutError
 
+from faber_ray.actors import metrics
 from faber_ray.actors.batching import Batcher
 from faber_ray.actors.relay import RelayBook
 from faber_ray.actors.options import NAMESPACE
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import short_error
+from faber_ray.frozen import Ended, Frozen
 from faber_ray.models import OutputChunk, Task, TaskResult
 from faber_ray.sandbox.reaper import engine_is_local, list_sandboxes, maker_is_gone, reap_sandboxes
 from faber_ray.sandbox.runner import SandboxRunner
@@ -29,14 +32,20 @@ from faber_ray.scheduling.usage import UsageReport
 
 __all__ = ["Finished", "SandboxWorker", "actor_is_alive"]
 
-#: (worker, execution id, attempt, result, seconds the worker spent on it)
-Finished = tuple[str, str, int, TaskResult, float]
+#: (worker, attempt, seconds the worker spent on it, the result as the control plane reads it)
+Finished = tuple[str, int, float, Ended]
+#: A task as the Scheduler hands it over: (execution id, the task, frozen by the executor, attempt).
+Assigned = tuple[str, "Task | Frozen[Task]", int]
 
 log = logging.getLogger(__name__)
 
 #: A batch of results is sent this many times at most, waiting a little longer after each failure.
 SEND_TRIES = 5
 SEND_RETRY_DELAY = 0.2
+#: How long results of a busy worker wait to be sent together.
+BUSY_SEND_DELAY = 0.02
+#: How long a batch's send waits to be taken before the next batch may go anyway.
+SEND_TIMEOUT = 10.0
 
 
 def actor_is_alive(name: str) -> bool:
@@ -72,7 +81,7 @@ class SandboxWorker:
         # worker); the rest of what it was given waits here, in order, and starts as a slot frees.
         self._permits = 0
         self._running = 0
-        self._waiting: deque[tuple[str, Task, int]] = deque()
+        self._waiting: deque[Assigned] = deque()
         self._stopping = False  # set by shutdown: nothing more starts
         self._loop: asyncio.AbstractEventLoop | None = None  # this actor's event loop, once a call runs on it
         self._drained: asyncio.Event | None = None  # set_permits waits on it for running tasks to end
@@ -80,11 +89,10 @@ class SandboxWorker:
         self._relays = RelayBook()
         self._slots = ThreadPoolExecutor(capacity, thread_name_prefix="slot")
         self._stopped = asyncio.Event()
-        # Results go back to the Scheduler in batches (whatever finished meanwhile), fire-and-forget;
-        # a lost batch is a lost worker to the Scheduler, which its watch call notices.
+        # Results go back to the Scheduler in batches: whatever finished while the last batch was on its way.
         self._scheduler = scheduler
         self._results: Batcher[Finished] | None = (
-            Batcher(self._send_results, max_items=256, max_delay=0.01) if scheduler is not None else None
+            Batcher(self._send_results, max_items=1024, max_delay=BUSY_SEND_DELAY) if scheduler is not None else None
         )
         self._last_send: Any = None
         self._failing_sends = 0
@@ -128,11 +136,13 @@ class SandboxWorker:
             return True  # the engine cannot say: leave it to the run, which reports it
         return True
 
-    def _run(self, execution_id: str, task: Task, attempt: int = 1) -> tuple[TaskResult, float]:
+    def _run(self, execution_id: str, task: Task | Frozen[Task], attempt: int = 1) -> tuple[TaskResult, float]:
         """Run one task; returns its result and how long this worker spent on it (for the cost breakdown)."""
         began = time.monotonic()
         relay = self._relays.get(execution_id) or self._relays.open(execution_id)
         try:
+            if isinstance(task, Frozen):
+                task = task.thaw()  # validated by the executor; rebuilt here, where it runs
             result = self._runner.run(task, execution_id, listener=relay.add)
         finally:
             self._relays.close(execution_id)
@@ -168,7 +178,7 @@ class SandboxWorker:
                 drained = self._drained = asyncio.Event()
             await drained.wait()
 
-    async def assign(self, items: list[tuple[str, Task, int]]) -> None:
+    async def assign(self, items: list[Assigned]) -> None:
         """Take tasks, in order; they start as permits allow and their results come back in batches."""
         for execution_id, _, _ in items:
             self._relays.open(execution_id)  # a watcher may come while it waits for a slot
@@ -185,15 +195,17 @@ class SandboxWorker:
         for item in ready:
             self._slots.submit(self._run_and_send, *item)
 
-    def _run_and_send(self, execution_id: str, task: Task, attempt: int, counted: bool = True) -> None:
+    def _run_and_send(self, execution_id: str, task: Task | Frozen[Task], attempt: int, counted: bool = True) -> None:
         try:
             result, busy = self._run(execution_id, task, attempt)
             assert self._results is not None
+            ended = Ended.of(result)
+            metrics.task_finished(ended.status, ended.node_id, ended.wall_time, ended.startup_time)
             with self._lock:
-                # With more work waiting here, the slots stay busy and the result may wait for company;
-                # without, the Scheduler needs it (and the room it frees) at once.
-                urgent = not self._waiting
-            self._results.add((self.name, execution_id, attempt, result, busy), urgent=urgent)
+                # Alone, the result goes at once (latency); among others, it waits a little for company
+                # (throughput: a call costs the Scheduler far more than one more result in it).
+                alone = not self._waiting and self._running <= 1
+            self._results.add((self.name, attempt, busy, ended), urgent=alone)
         finally:
             if counted:
                 with self._lock:
@@ -203,36 +215,30 @@ class SandboxWorker:
                     self._loop.call_soon_threadsafe(drained.set)
                 self._start_waiting()
 
-    def _send_results(self, batch: list[Finished], tries: int = 0) -> None:
-        """Send a batch of results to the Scheduler; a send that fails (at once, or when the call
-        ends) is logged and sent again, so that its tasks end as results instead of hanging."""
-        try:
-            if self._failing_sends:
-                self._failing_sends -= 1
-                raise ConnectionError("a send made to fail by fail_sends()")
-            ref = self._scheduler.finished.remote(batch)
-        except Exception as error:  # noqa: BLE001 - whatever it was, the batch must still arrive
-            self._send_failed(batch, tries, error)
-            return
-        self._last_send = ref
-
-        def done(future: Any) -> None:
-            error = future.exception()
-            if error is not None:
-                self._send_failed(batch, tries, error)
-
-        ref.future().add_done_callback(done)
-
-    def _send_failed(self, batch: list[Finished], tries: int, error: BaseException) -> None:
-        if tries + 1 >= SEND_TRIES:
-            log.error("%s gave up sending %d result(s) after %d tries: %s", self.name, len(batch), SEND_TRIES,
-                      short_error(error))
-            return
-        log.warning("%s could not send %d result(s) to the Scheduler (%s); sending them again", self.name,
-                    len(batch), short_error(error))
-        retry = threading.Timer(SEND_RETRY_DELAY * (tries + 1), self._send_results, (batch, tries + 1))
-        retry.daemon = True
-        retry.start()
+    def _send_results(self, batch: list[Finished]) -> None:
+        """Send a batch of results to the Scheduler and wait for it to be taken: one batch in flight at a
+        time, so that while the Scheduler is busy the next batch gathers (the busier, the bigger the
+        batches, and the fewer calls per task). A send that fails is logged and sent again, so that
+        its tasks end as results instead of hanging; the Scheduler ignores a second copy."""
+        assert self._scheduler is not None
+        for tries in range(1, SEND_TRIES + 1):
+            try:
+                if self._failing_sends:
+                    self._failing_sends -= 1
+                    raise ConnectionError("a send made to fail by fail_sends()")
+                self._last_send = self._scheduler.finished.remote(batch)
+                ray.get(self._last_send, timeout=SEND_TIMEOUT)
+                return
+            except GetTimeoutError:
+                return  # still on its way to a busy Scheduler: it arrives; the next batch need not wait
+            except Exception as error:  # noqa: BLE001 - whatever it was, the batch must still arrive
+                if tries == SEND_TRIES:
+                    log.error("%s gave up sending %d result(s) after %d tries: %s", self.name, len(batch),
+                              SEND_TRIES, short_error(error))
+                    return
+                log.warning("%s could not send %d result(s) to the Scheduler (%s); sending them again",
+                            self.name, len(batch), short_error(error))
+                time.sleep(SEND_RETRY_DELAY * tries)  # a back-off between tries, not a poll
 
     async def fail_sends(self, count: int) -> None:
         """For fault tests: make the next ``count`` result sends fail as a lost call would."""

@@ -63,6 +63,10 @@ class CappedBuffer:
                 self.budget.left -= len(part)
         return self.overflowed and not was_over
 
+    def content(self) -> bytes:
+        """The kept bytes."""
+        return b"".join(self._parts)
+
     def text(self) -> str:
         """The kept bytes as text; bad UTF-8 becomes U+FFFD rather than an exception."""
         return b"".join(self._parts).decode("utf-8", errors="replace")

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from faber_ray.frozen import Frozen
 from faber_ray.models import Task, TaskResult, TaskStatus
 from faber_ray.scheduling.ledger import Need
 
@@ -36,12 +37,13 @@ class QueuedTask:
     """A validated task with its id, what it needs of a node, who submitted it and how often it has run."""
 
     execution_id: str
-    task: Task
+    task: Task | Frozen[Task]  #: as the executor froze it: only the worker that runs it unpickles it
     need: Need
     user: str | None = None  #: its owner (None: the cluster's own, visible to every caller of the Python API)
     attempts: int = 0
     enqueued_at: float = field(default_factory=time.monotonic)
     priority: int = 0
+    image: str = ""  #: the image it names ("" for the default), for a result made without running it
 
     @property
     def fair_user(self) -> str:
@@ -55,7 +57,8 @@ class QueuedTask:
         ``reason`` says what happened. ``image`` is the config's default, used if the task names none."""
         return TaskResult(
             execution_id=self.execution_id, status=status, error=reason, node_id=node,
-            image=self.task.image or image, attempts=self.attempts, sandbox=sandbox,
+            image=self.image or (self.task.image if isinstance(self.task, Task) else "") or image,
+            attempts=self.attempts, sandbox=sandbox,
         )
 
 

@@ -44,13 +44,16 @@ class StatisticsTracker:
             self._first_seen = self._clock()
 
     def record(self, result: TaskResult) -> None:
+        self.record_outcome(result.status.value, result.resource_usage.wall_time)
+
+    def record_outcome(self, status: str, wall_time: float) -> None:
+        """Count one result by what the control plane knows of it without unpickling it."""
         now = self._clock()
         if self._first_seen is None:
             self._first_seen = now
         self._last_finished = now
         self.total += 1
-        self.by_status[result.status.value] += 1
-        wall_time = result.resource_usage.wall_time
+        self.by_status[status] += 1
         if wall_time > 0:
             self._timed += 1
             self._wall_sum += wall_time
