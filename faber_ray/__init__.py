@@ -20,6 +20,7 @@ from faber_ray.errors import (
     TaskValidationError,
     unwrap_error,
 )
+from faber_ray.judging import Checker, TestCase, TestResult, Verdict
 from faber_ray.models import (
     ExecutionStatistics,
     OutputChunk,
@@ -39,6 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "STATUS_PRECEDENCE",
+    "Checker",
     "ConfigurationError",
     "ExecutionError",
     "ExecutionStatistics",
@@ -58,7 +60,10 @@ __all__ = [
     "TaskExecutor",
     "TaskStatus",
     "TaskValidationError",
+    "TestCase",
+    "TestResult",
     "UserStatistics",
+    "Verdict",
     "__version__",
     "connect",
     "unwrap_error",

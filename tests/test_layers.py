@@ -13,6 +13,8 @@ CORE = {"models", "config", "errors", "validation", "status", "steps", "language
 #: What each layer may not import (faber-ray's own packages; "ray" is Ray itself).
 FORBIDDEN = {
     "core": {"images", "sandbox", "scheduling", "actors", "http", "cli", "client", "localray", "ray"},
+    # Judging is core too (Task and TaskResult carry its types); running the tests is the sandbox's.
+    "judging": {"images", "sandbox", "scheduling", "actors", "http", "cli", "client", "localray", "ray"},
     "images": {"sandbox", "scheduling", "actors", "http", "cli", "client", "ray"},
     "sandbox": {"scheduling", "actors", "http", "cli", "client", "ray"},
     "scheduling": {"images", "sandbox", "actors", "http", "cli", "client", "ray"},
