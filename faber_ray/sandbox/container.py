@@ -216,11 +216,14 @@ class SandboxContainer:
         account.create(memory, max_processes)
         return account
 
-    def begin_reset(self) -> None:
-        """Ask for the reset and for the next stub now; ``end_reset`` reads the answer when next used."""
+    def begin_reset(self, *, stub: bool = True) -> None:
+        """Ask for the reset (and, with ``stub``, for the next stub) now; ``end_reset`` reads the answer
+        when next used. Without ``stub`` the agent is idle again after the reset: it may be listed, read or
+        reset once more (a judged task's reset between tests is followed by the runner's own)."""
         self.channel.send(frame(HostMessage.RESET))
         self._resetting = True
-        self.request_stub()
+        if stub:
+            self.request_stub()
 
     def end_reset(self) -> str | None:
         """None when the agent proved the container clean, else its doubt (the container must go)."""

@@ -23,7 +23,8 @@ The shape of it, and why:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from dataclasses import replace as dc_replace
 from typing import Protocol
 
 from faber_ray.config import ExecutorConfig
@@ -34,17 +35,17 @@ from faber_ray.judging.scoring import (
     CHECKER_MESSAGE_BYTES, Judged, StopRule, score, task_verdict, testlib_verdict, verdict_of_status,
 )
 from faber_ray.languages import language
-from faber_ray.models import TaskStatus
+from faber_ray.models import TaskResult, TaskStatus
 from faber_ray.sandbox.agent.channel import ChannelClosed
 from faber_ray.sandbox.collection import collect
 from faber_ray.sandbox.container import SandboxContainer
 from faber_ray.sandbox.execution import Execution, NotStarted, RunRecord, run_once
 from faber_ray.sandbox.outcome import judge_run
-from faber_ray.sandbox.report import Outcome
+from faber_ray.sandbox.report import Outcome, TaskReport, build_result
 from faber_ray.sandbox.streams import CappedBuffer, OutputBudget
 from faber_ray.steps import Run, merge_limits
 
-__all__ = ["CHECKER_FILES", "Judgement", "Sandboxes", "Workspace", "judge_tests"]
+__all__ = ["CHECKER_FILES", "Judgement", "Sandboxes", "Workspace", "judge_tests", "judged_result", "snapshot_of"]
 
 #: The names a custom checker's three files have in its own workspace: ``checker input output answer``.
 CHECKER_FILES = ("input.txt", "output.txt", "answer.txt")
@@ -143,7 +144,7 @@ class Workspace:
 
     def _begin_reset(self) -> None:
         try:
-            self.container.begin_reset()
+            self.container.begin_reset(stub=False)  # the run's stub is asked for by the run itself
         except ChannelClosed as error:
             raise SandboxError(f"the sandbox failed between tests: {error.reason}") from None
         self._resetting = True
@@ -297,3 +298,20 @@ def judge_tests(
         if custom is not None:
             custom.close()
     return judgement, error, clean and error is None
+
+
+def judged_result(report: TaskReport, execution: Execution, *, node_id: str, image: str, sandbox: str) -> TaskResult:
+    """A judged task's result: status, output and usage over the compile and every test run (as for steps;
+    stdout and stderr are the last test run's first 1 KiB), ``steps`` the compile's, and the verdicts."""
+    judgement = report.judgement
+    assert judgement is not None
+    ran = [outcome for outcome in judgement.outcomes if outcome is not None]
+    combined = dc_replace(report, outcomes=[*report.outcomes, *ran])
+    result = build_result(combined, execution, has_steps=True, node_id=node_id, image=image, sandbox=sandbox)
+    tests, verdict, total, most = judgement.results()
+    if report.error is not None and verdict in (Verdict.ACCEPTED, Verdict.SKIPPED):
+        verdict = Verdict.JUDGE_ERROR  # the judging did not finish: nothing was accepted for sure
+    return result.model_copy(update={
+        "steps": (result.steps or [])[: len(report.outcomes)], "verdict": verdict, "score": total,
+        "max_score": most, "tests": tests,
+    })

@@ -10,11 +10,15 @@ limits hit are the union. A command task reports exactly as it always has.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from faber_ray.models import ResourceUsage, StepResult, TaskResult, TaskStatus
 from faber_ray.sandbox.execution import Execution, RunRecord
 from faber_ray.sandbox.outcome import RunFacts
 from faber_ray.status import decide_status
+
+if TYPE_CHECKING:
+    from faber_ray.sandbox.judge import Judgement
 
 __all__ = ["Outcome", "TaskReport", "build_result"]
 
@@ -39,6 +43,7 @@ class TaskReport:
     error: str | None = None  # a failure outside any run (no container, say)
     files: dict[str, bytes] = field(default_factory=dict)
     file_errors: dict[str, str] = field(default_factory=dict)
+    judgement: Judgement | None = None  # a judged task's tests (its compile's runs are the outcomes)
 
 
 def _cancel_reason(facts: RunFacts, execution: Execution) -> str | None:

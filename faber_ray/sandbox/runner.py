@@ -27,7 +27,10 @@ from faber_ray.sandbox.agent.build import agent_binary
 from faber_ray.sandbox.collection import collect
 from faber_ray.sandbox.container import SandboxContainer
 from faber_ray.sandbox.engine import connect, docker_errors
+from faber_ray.judging.cases import Verdict
+from faber_ray.judging.scoring import Judged
 from faber_ray.sandbox.execution import Execution, NotStarted, OutputListener, RunRecord, run_once
+from faber_ray.sandbox.judge import Judgement, judge_tests, judged_result
 from faber_ray.sandbox.labels import labels_for
 from faber_ray.sandbox.outcome import RunFacts, judge_run
 from faber_ray.sandbox.pool import WarmPool
@@ -184,13 +187,17 @@ class SandboxRunner:
         container died first) and may go again on another, and the mode that really ran (see ``_release``)."""
         container: SandboxContainer | None = None
         taken = retry = pooled = False
+        judged_clean = True
         try:
             with docker_errors(image, self.config.runtime):
                 volumes = self._image_volumes(image)
                 profile = SandboxProfile(image, max(run.limits.disk for run in runs), task.network, volumes)
                 container, taken = self._acquire(profile, runs, execution)
             execution.container = container
-            self._run_steps(container, task, runs, execution, report, requested)
+            if task.judging is None:
+                self._run_steps(container, task, runs, execution, report, requested)
+            else:
+                judged_clean = self._judge(container, task, runs, execution, report, requested)
             if task.collect and report.outcomes and not execution.cancelled and not report.outcomes[-1].record.died:
                 report.files, report.file_errors = collect(
                     container, task.collect,
@@ -209,8 +216,9 @@ class SandboxRunner:
         finally:
             execution.container = None
             if container is not None:
-                clean = report.error is None and not execution.cancelled and all(
-                    outcome.status in _REUSABLE and outcome.facts.error is None for outcome in report.outcomes
+                ran = report.outcomes + [one for one in (report.judgement.outcomes if report.judgement else []) if one]
+                clean = judged_clean and report.error is None and not execution.cancelled and all(
+                    outcome.status in _REUSABLE and outcome.facts.error is None for outcome in ran
                 )
                 pooled = self._release(container, reusable=clean)
         return retry, "warm" if taken or pooled else "fresh"
@@ -257,6 +265,35 @@ class SandboxRunner:
                 # The agent removes what each run left in IPC; if it could not, the next must not see it.
                 report.error = f"the sandbox could not clear what step {number} left in IPC: {record.report.message}"
                 return
+
+    def _judge(
+        self, container: SandboxContainer, task: Task, runs: list[Run], execution: Execution,
+        report: TaskReport, requested: float,
+    ) -> bool:
+        """A judged task: its setup steps (the compile) as steps, then its last step once per test
+        (see ``faber_ray.sandbox.judge``). Returns whether the container may serve again."""
+        assert task.judging is not None
+        if len(runs) > 1:
+            self._run_steps(container, task, runs[:-1], execution, report, requested)
+        judgement, error, clean = judge_tests(
+            container, task.judging, runs[-1], execution, self.config, self, setup=report.outcomes,
+            disk=max(run.limits.disk for run in runs), files=task.files,
+        )
+        report.judgement = judgement
+        report.error = report.error or error
+        return clean
+
+    # A custom checker's own sandbox (faber_ray.sandbox.judge.Sandboxes) ---------
+
+    def open_sandbox(self, image: str, runs: list[Run], execution: Execution) -> SandboxContainer:
+        """A container for a checker, from the same pool and with the same lockdown as a task's."""
+        with docker_errors(image, self.config.runtime):
+            profile = SandboxProfile(image, max(run.limits.disk for run in runs), False, self._image_volumes(image))
+            container, _ = self._acquire(profile, runs, execution)
+        return container
+
+    def close_sandbox(self, container: SandboxContainer, *, clean: bool) -> None:
+        self._release(container, reusable=clean)
 
     def _image_volumes(self, image: str) -> tuple[str, ...]:
         """The image's VOLUME paths, which get a size-limited tmpfs instead of a host volume."""
@@ -329,6 +366,12 @@ class SandboxRunner:
     # Results -----------------------------------------------------------------
 
     def _result(self, report: TaskReport, execution: Execution, task: Task, image: str, sandbox: Mode) -> TaskResult:
+        judging = getattr(task, "judging", None)
+        if judging is not None:
+            if report.judgement is None:  # it never got to the tests: the sandbox failed, or a cancel came first
+                report.judgement = Judgement(judging, [Judged(Verdict.SKIPPED)] * len(judging.tests),
+                                             [None] * len(judging.tests))
+            return judged_result(report, execution, node_id=self.node_id, image=image, sandbox=sandbox)
         return build_result(
             report, execution, has_steps=getattr(task, "steps", None) is not None,
             node_id=self.node_id, image=image, sandbox=sandbox,
