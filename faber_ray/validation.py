@@ -103,7 +103,9 @@ def validate_task(task: Task | Mapping[str, Any], config: ExecutorConfig, index:
     _check_policy(parsed, config, index)
     check_judged_task(parsed, index=index, max_stdin=config.max_stdin_bytes)
     if parsed.judging is not None and not isinstance(parsed.judging.checker, str):
-        check_limits(parsed.judging.checker.limits, config, index, "judging.checker.limits")
+        # The language form names its checker "checker", as its author wrote it.
+        where = "" if isinstance(task, Mapping) and "language" in task else "judging."
+        check_limits(parsed.judging.checker.limits, config, index, where + "checker.limits")
     return parsed
 
 
