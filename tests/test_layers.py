@@ -1,5 +1,5 @@
 """The layers import one way, as the README's layout says: core <- images, sandbox, scheduling <- actors <- client,
-cli, http. Read from the source (every import statement, also those inside functions), not assumed."""
+data (the Ray Data processor) <- cli, http. Read from the source (every import statement, also those inside functions), not assumed."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "faber_ray"
 CORE = {"models", "config", "errors", "validation", "status", "steps", "languages", "ids", "hostpath", "reporting"}
 #: What each layer may not import (faber-ray's own packages; "ray" is Ray itself).
 FORBIDDEN = {
-    "core": {"images", "sandbox", "scheduling", "actors", "http", "cli", "client", "localray", "ray"},
+    "core": {"images", "sandbox", "scheduling", "actors", "http", "cli", "client", "data", "localray", "ray"},
     # Judging is core too (Task and TaskResult carry its types); running the tests is the sandbox's.
-    "judging": {"images", "sandbox", "scheduling", "actors", "http", "cli", "client", "localray", "ray"},
-    "images": {"sandbox", "scheduling", "actors", "http", "cli", "client", "ray"},
-    "sandbox": {"scheduling", "actors", "http", "cli", "client", "ray"},
-    "scheduling": {"images", "sandbox", "actors", "http", "cli", "client", "ray"},
-    "actors": {"http", "cli", "client"},
+    "judging": {"images", "sandbox", "scheduling", "actors", "http", "cli", "client", "data", "localray", "ray"},
+    "images": {"sandbox", "scheduling", "actors", "http", "cli", "client", "data", "ray"},
+    "sandbox": {"scheduling", "actors", "http", "cli", "client", "data", "ray"},
+    "scheduling": {"images", "sandbox", "actors", "http", "cli", "client", "data", "ray"},
+    "actors": {"http", "cli", "client", "data"},
+    # The processor is a client of the executor: the CLI may use it, nothing below it may.
+    "data": {"http", "cli"},
 }
 
 
