@@ -56,8 +56,9 @@ def check_judging(judging: Judging, *, index: int | None = None, prefix: str = "
     if judging.interactor is not None:
         if judging.stop != "never":
             raise _refuse(index, prefix + "stop", "an interactive problem runs every test: stop must be 'never'")
-        raise _refuse(index, prefix + "interactor",
-                      "interactive problems are not supported yet; judge the program's stdout with a checker")
+        if isinstance(judging.checker, Checker):
+            raise _refuse(index, prefix + "checker", "the interactor judges an interactive test: leave checker out")
+        _check_checker(judging.interactor, index, prefix + "interactor")
 
 
 def check_judged_task(task: Task, *, index: int | None = None, max_stdin: int | None = None) -> None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from faber_ray.judging.cases import TestCase, Verdict
 from faber_ray.models import TaskStatus
 
-__all__ = ["CHECKER_MESSAGE_BYTES", "Judged", "StopRule", "score", "task_verdict", "testlib_verdict",
-           "verdict_of_status"]
+__all__ = ["CHECKER_MESSAGE_BYTES", "Judged", "StopRule", "interactive_verdict", "score", "task_verdict",
+           "testlib_verdict", "verdict_of_status"]
 
 #: What a test's result keeps of a checker's output, and of the program's stdout.
 CHECKER_MESSAGE_BYTES = 1024
@@ -78,6 +78,25 @@ def testlib_verdict(status: TaskStatus, exit_code: int | None, output: bytes) ->
         return Judged(Verdict.ACCEPTED if fraction >= 1.0 else Verdict.WRONG_ANSWER, fraction, message)
     verdict = _TESTLIB.get(exit_code, Verdict.JUDGE_ERROR)
     return Judged(verdict, 1.0 if verdict is Verdict.ACCEPTED else 0.0, message)
+
+
+def interactive_verdict(program: TaskStatus, interactor: TaskStatus, exit_code: int | None, said: bytes, *,
+                        interactor_first: bool) -> Judged:
+    """An interactive test's judgement: the interactor's testlib verdict, unless the program failed on its own.
+
+    A program whose input ends when the interactor gives up (too many questions, a wrong answer) often
+    crashes on that end of file; the interactor ended first and said why, so its wrong answer (or
+    presentation error, or partial credit) stands. Otherwise a program that did not end cleanly has its
+    verdict from its status (a program that stops reading ends at its time limit), and only then does
+    the interactor's exit decide (anything but a clean testlib code: ``JUDGE_ERROR``).
+    """
+    judged = testlib_verdict(interactor, exit_code, said)
+    if interactor_first and judged.verdict in (Verdict.WRONG_ANSWER, Verdict.PRESENTATION_ERROR):
+        return judged
+    own = verdict_of_status(program)
+    if own is not None:
+        return Judged(own, 0.0, judged.message if judged.verdict is not Verdict.JUDGE_ERROR else "")
+    return judged
 
 
 class StopRule:

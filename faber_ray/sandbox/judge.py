@@ -18,6 +18,10 @@ The shape of it, and why:
   as soon as a run ends, so it overlaps with the checking. A reset that cannot
   be proven ends the judging with an error: no test runs in a doubtful workspace.
 - **Early stop really skips.** A test that ``stop`` rules out is never run: ``SKIPPED``.
+- **An interactive test** runs the program and the interactor at once, each in its
+  own sandbox, wired through the host (:mod:`faber_ray.sandbox.interactive`).
+
+The workspace and the helper sandboxes are in :mod:`faber_ray.sandbox.workspace`.
 """
 
 from __future__ import annotations
@@ -25,48 +29,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from dataclasses import replace as dc_replace
-from typing import Protocol
 
 from faber_ray.config import ExecutorConfig
-from faber_ray.errors import ExecutorError, SandboxError
+from faber_ray.errors import ExecutorError
 from faber_ray.judging.cases import Checker, Judging, TestCase, TestResult, Verdict
 from faber_ray.judging.checkers import BuiltinChecker, builtin_checker
-from faber_ray.judging.scoring import (
-    CHECKER_MESSAGE_BYTES, Judged, StopRule, score, task_verdict, testlib_verdict, verdict_of_status,
-)
-from faber_ray.languages import language
+from faber_ray.judging.scoring import CHECKER_MESSAGE_BYTES, Judged, StopRule, score, task_verdict, verdict_of_status
 from faber_ray.models import TaskResult, TaskStatus
-from faber_ray.sandbox.agent.channel import ChannelClosed
-from faber_ray.sandbox.collection import collect
 from faber_ray.sandbox.container import SandboxContainer
-from faber_ray.sandbox.execution import Execution, NotStarted, RunRecord, run_once
-from faber_ray.sandbox.outcome import judge_run
+from faber_ray.sandbox.execution import Execution, NotStarted, RunRecord
+from faber_ray.sandbox.interactive import Interactor
 from faber_ray.sandbox.report import Outcome, TaskReport, build_result
-from faber_ray.sandbox.streams import CappedBuffer, OutputBudget
-from faber_ray.steps import Run, merge_limits
+from faber_ray.sandbox.streams import CappedBuffer
+from faber_ray.sandbox.workspace import (
+    CHECKER_FILES, CustomChecker, Sandboxes, Workspace, file_bytes, snapshot_of,
+)
+from faber_ray.steps import Run
 
 __all__ = ["CHECKER_FILES", "Judgement", "Sandboxes", "Workspace", "judge_tests", "judged_result", "snapshot_of"]
-
-#: The names a custom checker's three files have in its own workspace: ``checker input output answer``.
-CHECKER_FILES = ("input.txt", "output.txt", "answer.txt")
-
-# A Python checker that raises exits 1, which testlib reads as WRONG_ANSWER: run it so that a crash is
-# exit 3 (JUDGE_ERROR), as a crashing compiled checker's signal is.
-_PYTHON_CHECKER = (
-    "import runpy, sys, traceback\n"
-    "sys.argv = sys.argv[1:]\n"
-    "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
-    "except SystemExit:\n    raise\n"
-    "except BaseException:\n    traceback.print_exc()\n    sys.exit(3)\n"
-)
-
-
-class Sandboxes(Protocol):
-    """Where a custom checker's own sandbox comes from (the runner's pool) and goes back to."""
-
-    def open_sandbox(self, image: str, runs: list[Run], execution: Execution) -> SandboxContainer: ...
-
-    def close_sandbox(self, container: SandboxContainer, *, clean: bool) -> None: ...
 
 
 @dataclass
@@ -106,138 +86,23 @@ def _shorten(buffer: CappedBuffer) -> CappedBuffer:
     return short
 
 
-class Workspace:
-    """One container whose ``/work`` is brought back to ``snapshot`` before each run, by the agent's reset."""
-
-    def __init__(self, container: SandboxContainer, snapshot: Mapping[str, bytes], config: ExecutorConfig,
-                 *, dirty: bool, retryable: bool = False) -> None:
-        self.container = container
-        self.retryable = retryable
-        self.snapshot = dict(snapshot)
-        self.config = config
-        self.dirty = dirty
-        self._resetting = False
-
-    def run(self, plan: Run, execution: Execution, extra: Mapping[str, bytes] | None = None) -> Outcome:
-        """Run ``plan`` in the restored workspace, with ``extra`` files beside the snapshot's."""
-        if self.dirty:
-            if not self._resetting:
-                self._begin_reset()
-            self._end_reset()
-        try:
-            record = run_once(self.container, plan, execution, self.config, files={**self.snapshot, **(extra or {})},
-                              budget=OutputBudget(self.config.max_task_output))
-        except NotStarted as error:
-            if self.retryable:
-                raise
-            raise SandboxError(f"the sandbox failed between tests: {error.reason}") from None
-        self.dirty, self.retryable = True, False
-        if not record.died and record.report is not None:
-            self._begin_reset()  # overlaps with the checking
-        facts = judge_run(
-            record.report, record.usage, plan.limits, plan.argv[0], cpu_kill_sent=record.cpu_kill_sent,
-            cancelled=execution.cancelled, died=record.died, shared_cgroup=self.container.shared_cgroup,
-        )
-        if facts.note:
-            record.stderr.feed(facts.note.encode())
-        return Outcome(record, facts)
-
-    def _begin_reset(self) -> None:
-        try:
-            self.container.begin_reset(stub=False)  # the run's stub is asked for by the run itself
-        except ChannelClosed as error:
-            raise SandboxError(f"the sandbox failed between tests: {error.reason}") from None
-        self._resetting = True
-
-    def _end_reset(self) -> None:
-        self._resetting = False
-        doubt = self.container.end_reset()
-        if doubt is not None:
-            raise SandboxError(f"the workspace could not be restored between tests: {doubt}")
-
-    def settle(self) -> bool:
-        """Read a reset still asked for (the runner asks its own); False if it failed or could not be read."""
-        if not self._resetting:
-            return True
-        try:
-            self._end_reset()
-        except ExecutorError:
-            return False
-        return True
-
-
-def snapshot_of(container: SandboxContainer, config: ExecutorConfig, disk: int) -> dict[str, bytes]:
-    """Every regular file of ``/work`` now; anything that could not be restored refuses the judging."""
-    files, errors = collect(container, ["**"], max_files=config.max_files, max_bytes=disk)
-    errors.pop("**", None)  # "no file matched": an empty workspace is a fine snapshot
-    if errors:
-        path, why = next(iter(errors.items()))
-        raise SandboxError(f"the workspace the build left cannot be restored between tests: {path}: {why}")
-    return files
-
-
-def _bytes(value: str | bytes | None) -> bytes:
-    return value.encode() if isinstance(value, str) else (value or b"")
-
-
-class CustomChecker:
-    """A checker program in a sandbox of its own, compiled once (when first needed) and run once per test."""
-
-    def __init__(self, checker: Checker, sandboxes: Sandboxes, config: ExecutorConfig, execution_id: str) -> None:
-        self.checker = checker
-        self.sandboxes = sandboxes
-        self.config = config
-        # Its own Execution: its output is never streamed to whoever watches the program.
-        self.execution = Execution(f"{execution_id}-checker")
-        self.lang = language(checker.language)
-        limits = merge_limits(self.lang.run_limits, checker.limits)
-        argv = list(self.lang.run) + list(CHECKER_FILES)
-        if self.lang.name == "python":
-            argv = ["python3", "-c", _PYTHON_CHECKER, *argv[1:]]
-        self.run = Run(argv, {}, None, config.resolve_limits(limits))
-        self.compile: Run | None = None
-        if self.lang.compile is not None:
-            self.compile = Run(list(self.lang.compile), {}, None,
-                               config.resolve_limits(merge_limits(self.lang.compile_limits, checker.limits)))
-        self.workspace: Workspace | None = None
-        self.container: SandboxContainer | None = None
-
-    def _open(self) -> Workspace:
-        runs = [self.run] if self.compile is None else [self.compile, self.run]
-        self.container = self.sandboxes.open_sandbox(self.lang.image, runs, self.execution)
-        source = {self.lang.source_file: _bytes(self.checker.source)}
-        if self.compile is None:
-            return Workspace(self.container, source, self.config, dirty=False)
-        record = run_once(self.container, self.compile, self.execution, self.config, files=source)
-        facts = judge_run(record.report, record.usage, self.compile.limits, self.compile.argv[0],
-                          cpu_kill_sent=record.cpu_kill_sent, cancelled=False, died=record.died)
-        if Outcome(record, facts).status is not TaskStatus.SUCCESS:
-            detail = (record.stderr.text() or record.stdout.text() or facts.error or "")[:CHECKER_MESSAGE_BYTES]
-            raise SandboxError(f"the checker did not compile: {detail}")
-        disk = max(self.compile.limits.disk, self.run.limits.disk)
-        return Workspace(self.container, snapshot_of(self.container, self.config, disk), self.config, dirty=True)
-
-    def check(self, test: TestCase, output: bytes) -> Judged:
-        if self.workspace is None:
-            self.workspace = self._open()
-        files = dict(zip(CHECKER_FILES, (_bytes(test.input), output, _bytes(test.expected_output))))
-        outcome = self.workspace.run(self.run, self.execution, files)
-        record = outcome.record
-        said = record.stdout.content() if record.stdout.content().strip() else record.stderr.content()
-        return testlib_verdict(outcome.status, outcome.facts.exit_code, said)
-
-    def close(self) -> None:
-        if self.container is not None:
-            clean = self.workspace.settle() if self.workspace is not None else False
-            self.sandboxes.close_sandbox(self.container, clean=clean)
-            self.container = None
-
-
 def _builtin(check: BuiltinChecker, test: TestCase, output: bytes) -> Judged:
     if test.expected_output is None:
         return Judged(Verdict.ACCEPTED, 1.0)
-    verdict, message = check(output, _bytes(test.expected_output))
+    verdict, message = check(output, file_bytes(test.expected_output))
     return Judged(verdict, 1.0 if verdict is Verdict.ACCEPTED else 0.0, message)
+
+
+def _judge_output(test: TestCase, outcome: Outcome, custom: CustomChecker | None,
+                  check: BuiltinChecker | None) -> Judged:
+    """A run's verdict from its status, or, if it ended cleanly, from the checker."""
+    verdict = verdict_of_status(outcome.status)
+    if verdict is not None:
+        return Judged(verdict)
+    if custom is not None:
+        return custom.check(test, outcome.record.stdout.content())
+    assert check is not None
+    return _builtin(check, test, outcome.record.stdout.content())
 
 
 def judge_tests(
@@ -256,6 +121,8 @@ def judge_tests(
     custom = CustomChecker(judging.checker, sandboxes, config, execution.execution_id) \
         if isinstance(judging.checker, Checker) else None
     check = builtin_checker(judging.checker) if isinstance(judging.checker, str) else None
+    interactor = Interactor(judging.interactor, sandboxes, config, execution.execution_id, run) \
+        if judging.interactor is not None else None
     workspace: Workspace | None = None
     error: str | None = None
     current: int | None = None
@@ -263,7 +130,7 @@ def judge_tests(
         if setup:
             workspace = Workspace(container, snapshot_of(container, config, disk), config, dirty=True)
         else:  # nothing ran yet: the first test may go again on another sandbox if this one fails to start it
-            snapshot = {path: _bytes(data) for path, data in (files or {}).items()}
+            snapshot = {path: file_bytes(data) for path, data in (files or {}).items()}
             workspace = Workspace(container, snapshot, config, dirty=False, retryable=True)
         for index, test in enumerate(tests):
             if execution.cancelled:
@@ -271,16 +138,12 @@ def judge_tests(
             if not stop.runs(index):
                 continue
             current, execution.step = index, len(setup) + index
-            outcome = workspace.run(replace(run, stdin=_bytes(test.input)), execution)
-            judgement.outcomes[index] = outcome
-            verdict = verdict_of_status(outcome.status)
-            if verdict is not None:
-                judged = Judged(verdict)
-            elif custom is not None:
-                judged = custom.check(test, outcome.record.stdout.content())
+            if interactor is not None:
+                outcome, judged = interactor.run(workspace, run, execution, test)
             else:
-                assert check is not None
-                judged = _builtin(check, test, outcome.record.stdout.content())
+                outcome = workspace.run(replace(run, stdin=file_bytes(test.input)), execution)
+                judged = _judge_output(test, outcome, custom, check)
+            judgement.outcomes[index] = outcome
             outcome.record.stdout = _shorten(outcome.record.stdout)
             outcome.record.stderr = _shorten(outcome.record.stderr)
             judgement.judged[index], current = judged, None
@@ -295,8 +158,9 @@ def judge_tests(
             judgement.judged[current] = Judged(Verdict.JUDGE_ERROR, 0.0, error[:CHECKER_MESSAGE_BYTES])
     finally:
         clean = workspace.settle() if workspace is not None else True
-        if custom is not None:
-            custom.close()
+        for helper in (custom, interactor):
+            if helper is not None:
+                helper.close()
     return judgement, error, clean and error is None
 
 

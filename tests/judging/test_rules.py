@@ -26,7 +26,10 @@ def refusal(spec: dict[str, Any]) -> tuple[str | None, str]:
     ({"tests": [{"input": "1"}, {"input": "2", "group": ""}]}, "tests.1.group", "needs a name"),
     ({"tests": [{"input": "1"}], "interactor": {"language": "cpp", "source": CPP}, "stop": "first_failure"},
      "stop", "never"),
-    ({"tests": [{"input": "1"}], "interactor": {"language": "cpp", "source": CPP}}, "interactor", "not supported"),
+    ({"tests": [{"input": "1"}], "interactor": {"language": "cpp", "source": CPP},
+      "checker": {"language": "cpp", "source": CPP}}, "checker", "the interactor judges"),
+    ({"tests": [{"input": "1"}], "interactor": {"language": "cobol", "source": CPP}}, "interactor.language", "unknown"),
+    ({"tests": [{"input": "1"}], "interactor": {"language": "cpp", "source": CPP, "extra": 1}}, "interactor.extra", ""),
     ({"tests": [{"input": "1"}], "inputs": ["1"]}, "inputs", "not both"),
     ({"tests": [{"input": "1"}], "stdin": "1"}, "stdin", "not both"),
     ({"tests": []}, "tests", "empty"),
@@ -50,8 +53,10 @@ def test_the_python_api_refuses_the_same() -> None:
         TestCase(points=-0.5)
     assert caught.value.field == "points"
     with pytest.raises(TaskValidationError) as caught:
-        task("cpp", CPP, tests=[TestCase()], interactor=Checker(language="cpp", source=CPP))
-    assert caught.value.field == "interactor"
+        task("cpp", CPP, tests=[TestCase()], interactor=Checker(language="cpp", source=CPP), stop="group")
+    assert caught.value.field == "stop"
+    built = task("cpp", CPP, tests=[TestCase()], interactor=Checker(language="python", source="print(1)"))
+    assert built.judging is not None and built.judging.interactor is not None
 
 
 def test_a_plain_task_with_judging_is_checked_too() -> None:

@@ -81,3 +81,21 @@ def test_stop_rules() -> None:
     assert run_all("first_failure", tests, verdicts) == [True, True, False, False, False, False]
     # The rest of group a is skipped; b and the lone tests still run (a lone failure skips nothing).
     assert run_all("group", tests, verdicts) == [True, True, False, True, True, True]
+
+
+def test_the_interactive_verdict_order() -> None:
+    from faber_ray.judging.scoring import interactive_verdict
+
+    # The interactor gave up first: its wrong answer stands over the program's crash on end of input.
+    assert interactive_verdict(S.FAILURE, S.FAILURE, 1, b"too many", interactor_first=True).verdict is V.WRONG_ANSWER
+    assert interactive_verdict(S.FAILURE, S.FAILURE, 2, b"", interactor_first=True).verdict is V.PRESENTATION_ERROR
+    # The program ended first on its own: its status decides.
+    assert interactive_verdict(S.TIMEOUT, S.FAILURE, 2, b"eof", interactor_first=False).verdict is \
+        V.TIME_LIMIT_EXCEEDED
+    assert interactive_verdict(S.FAILURE, S.SUCCESS, 0, b"", interactor_first=False).verdict is V.RUNTIME_ERROR
+    # A clean program: the interactor's code; anything but testlib's is a judge error, never accepted.
+    assert interactive_verdict(S.SUCCESS, S.SUCCESS, 0, b"", interactor_first=True).verdict is V.ACCEPTED
+    assert interactive_verdict(S.SUCCESS, S.TIMEOUT, None, b"", interactor_first=False).verdict is V.JUDGE_ERROR
+    assert interactive_verdict(S.SUCCESS, S.FAILURE, 42, b"", interactor_first=True).verdict is V.JUDGE_ERROR
+    partial = interactive_verdict(S.SUCCESS, S.FAILURE, 7, b"0.5 half", interactor_first=False)
+    assert (partial.verdict, partial.fraction) == (V.WRONG_ANSWER, 0.5)

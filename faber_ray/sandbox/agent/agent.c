@@ -8,7 +8,9 @@
  *            task's own, freshly made cgroup (so every count starts at zero)
  *   SPEC..GO forward the task to the stub, which writes the files and stdin
  *            (charged to the task's cgroup) and execs the command
- *   ...      relay output, capped per stream; enforce the wall clock
+ *   ...      relay output, capped per stream; enforce the wall clock; with
+ *            K_LIVE_STDIN, pass on the STDIN frames the host sends as the
+ *            task runs (an interactive problem: the host wires two sandboxes)
  *   EXIT     when the command ends, kill every other process, drain the
  *            pipes, reap everything, remove what it left in IPC, and report
  *   RESET    between tasks: wipe the writable mounts and SysV IPC, then check
@@ -215,6 +217,8 @@ static struct {
     pid_t pid;
     int ctl, out, err, status_fd; /* our ends of the stub's pipes; -1 when closed */
     struct buf forward;           /* frames on their way to the stub */
+    struct buf input;             /* live stdin (K_LIVE_STDIN) on its way to the task, through ctl */
+    int live, input_eof;          /* stdin is live; the host ended it */
     int go_queued, started;
     uint64_t timeout_ms, max_output, max_total, sample_ms;
     uint32_t peak_processes;
@@ -284,6 +288,8 @@ static void prepare(void)
     task.err = err[0];
     task.status_fd = status[0];
     task.go_queued = task.started = task.exited = 0;
+    task.live = task.input_eof = 0;
+    buf_clear(&task.input);
     task.timeout_ms = task.sample_ms = 0;
     task.peak_processes = 0;
     task.next_sample = (struct timespec){0, 0};
@@ -319,6 +325,8 @@ static void note_spec(const uint8_t *p, size_t n)
             task.fsize_limit = get_u64(p + i + 6);
         else if (key == K_MAX_TOTAL && len == 8)
             task.max_total = get_u64(p + i + 5);
+        else if (key == K_LIVE_STDIN && len == 1)
+            task.live = p[i + 5] != 0;
         i += 5 + len;
     }
 }
@@ -350,11 +358,48 @@ static void flush_forward(void)
     buf_compact(&task.forward);
     if (task.go_queued && !task.started && task.forward.off == task.forward.len) {
         task.started = 1;
-        close_fd(&task.ctl);
+        if (!task.live) /* live: the stub makes the control pipe the command's stdin */
+            close_fd(&task.ctl);
         clock_gettime(CLOCK_MONOTONIC, &task.start);
         if (task.state == STAGING)
             task.state = RUNNING;
     }
+}
+
+/* Live stdin: written once the command runs (the stub read up to GO and no further, then exec'd with the
+ * control pipe as its stdin). Never blocks: what the task does not read yet waits here, so the host's
+ * writes are never held up and the wall clock is always enforced. An ended input closes the pipe (EOF). */
+static void flush_input(void)
+{
+    if (!task.live || task.ctl < 0 || !task.started || task.status_fd >= 0 || task.state != RUNNING)
+        return;
+    while (task.input.off < task.input.len) {
+        ssize_t w = write(task.ctl, task.input.data + task.input.off, task.input.len - task.input.off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            buf_compact(&task.input);
+            return;
+        }
+        if (w <= 0) { /* it closed its stdin: the rest is dropped, as a pipe would */
+            close_fd(&task.ctl);
+            buf_clear(&task.input);
+            return;
+        }
+        task.input.off += (size_t)w;
+    }
+    buf_clear(&task.input);
+    if (task.input_eof)
+        close_fd(&task.ctl);
+}
+
+static void live_input(const uint8_t *payload, size_t n)
+{
+    if (n == 0)
+        task.input_eof = 1;
+    else if (task.ctl >= 0 && !task.input_eof)
+        buf_put(&task.input, payload, n);
+    flush_input();
 }
 
 static void report_exit(void)
@@ -376,6 +421,8 @@ static void report_exit(void)
     send_frame(A_EXIT, b.data, b.len);
     free(b.data);
     buf_release(&task.forward);
+    buf_release(&task.input);
+    task.live = 0;
     task.state = IDLE;
     task.pid = 0;
 }
@@ -488,6 +535,7 @@ static void read_status(void)
         task.message[len] = 0;
     }
     close_fd(&task.status_fd); /* EOF: execve succeeded and closed it */
+    flush_input();
 }
 
 /* Host messages ------------------------------------------------------------ */
@@ -503,6 +551,11 @@ static void handle(uint8_t type, const uint8_t *payload, size_t n)
     case H_DATA:
     case H_STDIN:
     case H_GO:
+        if (type == H_STDIN && task.live && task.go_queued) { /* live stdin: the task runs, or is about to */
+            if (task.state == STAGING || task.state == RUNNING)
+                live_input(payload, n); /* after the end, late input is dropped */
+            break;
+        }
         /* Staging frames for a stub that already died (or was killed) are dropped. */
         if (task.state != STAGING || task.go_queued)
             break;
@@ -615,6 +668,9 @@ int main(int argc, char **argv)
             fds[at_status = count++] = (struct pollfd){task.status_fd, POLLIN, 0};
         if (task.ctl >= 0 && task.forward.off < task.forward.len)
             fds[at_ctl = count++] = (struct pollfd){task.ctl, POLLOUT, 0};
+        else if (task.ctl >= 0 && task.live && task.state == RUNNING && task.status_fd < 0 &&
+                 task.input.off < task.input.len)
+            fds[at_ctl = count++] = (struct pollfd){task.ctl, POLLOUT, 0};
 
         int wait_ms = -1;
         if (task.state == RUNNING) {
@@ -655,8 +711,10 @@ int main(int argc, char **argv)
         if (poll(fds, (nfds_t)count, wait_ms) < 0 && errno != EINTR)
             fatal("poll: %s", strerror(errno));
 
-        if (at_ctl >= 0 && fds[at_ctl].revents)
+        if (at_ctl >= 0 && fds[at_ctl].revents) {
             flush_forward();
+            flush_input();
+        }
         if (at_out >= 0 && fds[at_out].revents)
             pump_output(1);
         if (at_err >= 0 && fds[at_err].revents)

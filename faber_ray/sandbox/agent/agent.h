@@ -28,7 +28,7 @@
 #define H_SPEC 2    /* the task's argv, env, cwd, rlimits, timeout, output cap */
 #define H_FILE 3    /* u32 mode, path: the next DATA frames are this file's content */
 #define H_DATA 4    /* content of the current file */
-#define H_STDIN 5   /* content of stdin */
+#define H_STDIN 5   /* content of stdin; with K_LIVE_STDIN, sent while the task runs, and empty: end of input */
 #define H_GO 6      /* staging is complete: exec the command */
 #define H_KILL 7    /* kill every process of the task */
 #define H_LIST 8    /* u32 max entries, u32 max depth: list the working directory */
@@ -59,6 +59,7 @@
 #define K_RLIMIT 6     /* u8 resource, u64 soft, u64 hard */
 #define K_SAMPLE_MS 7  /* u64: count the task's processes this often (where no cgroup can) */
 #define K_MAX_TOTAL 8  /* u64 bytes kept over both streams: what is left of the task's output budget */
+#define K_LIVE_STDIN 9 /* u8: stdin is a pipe the host feeds with STDIN frames as the task runs (interactive) */
 
 /* A_EXIT payload: i32 wait status, u8 end, i32 errno, u64 wall ns,
  * u64 stdout bytes, u64 stderr bytes, u8 flags, u32 sampled peak processes, message */

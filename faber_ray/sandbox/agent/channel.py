@@ -68,6 +68,25 @@ class AgentChannel:
         except OSError:
             return False
 
+    def fileno(self) -> int:
+        """The descriptor to poll for the agent's frames (with :meth:`wake_fileno`, to drive two channels
+        from one thread; :meth:`receive` with no wait then reads what arrived)."""
+        return self._sock.fileno()
+
+    def wake_fileno(self) -> int:
+        return self._wake_r
+
+    def clear_wake(self) -> None:
+        while True:
+            try:
+                os.read(self._wake_r, 64)
+            except (BlockingIOError, OSError):
+                return
+
+    def has_ready(self) -> bool:
+        """Whether frames already read wait in the queue (a poll would not show them)."""
+        return bool(self._ready)
+
     def wake(self) -> None:
         """Make a waiting ``receive`` return at once (it returns None, as on a timeout)."""
         try:
@@ -84,11 +103,7 @@ class AgentChannel:
             left = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
             readable = {fd for fd, _ in self._poll.poll(left)}
             if self._wake_r in readable:
-                while True:
-                    try:
-                        os.read(self._wake_r, 64)
-                    except BlockingIOError:
-                        break
+                self.clear_wake()
                 return None
             if not readable:
                 return None

@@ -76,6 +76,7 @@ class SpecKey(enum.IntEnum):
     RLIMIT = 6
     SAMPLE_MS = 7
     MAX_TOTAL = 8  #: bytes this run may keep over both streams: what is left of the task's max_task_output
+    LIVE_STDIN = 9  #: stdin is fed by STDIN frames while the run goes on (an empty one ends it): interactive
 
 
 class End(enum.IntEnum):
@@ -127,6 +128,7 @@ def spec_payload(
     rlimits: Mapping[int, tuple[int, int]],
     sample_ms: int = 0,
     max_total: int | None = None,
+    live_stdin: bool = False,
 ) -> bytes:
     """The SPEC frame's payload: what the stub needs to exec, and what the agent enforces."""
     parts = [_record(SpecKey.ARG, arg.encode()) for arg in argv]
@@ -136,6 +138,8 @@ def spec_payload(
     parts.append(_record(SpecKey.MAX_OUTPUT, struct.pack(">Q", max_output)))
     if max_total is not None:
         parts.append(_record(SpecKey.MAX_TOTAL, struct.pack(">Q", max_total)))
+    if live_stdin:
+        parts.append(_record(SpecKey.LIVE_STDIN, b"\x01"))
     if sample_ms:
         parts.append(_record(SpecKey.SAMPLE_MS, struct.pack(">Q", sample_ms)))
     for resource, (soft, hard) in rlimits.items():

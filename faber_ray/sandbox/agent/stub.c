@@ -6,7 +6,8 @@
  * from its control pipe, writes the task's files and stdin itself (so they
  * are charged to the task, as a `cp` inside a fresh container would be),
  * and execs the command with the task's environment, limits and working
- * directory. Nothing of the agent survives into the command: not its
+ * directory. With K_LIVE_STDIN its stdin is the control pipe itself, which
+ * the agent feeds as the host sends input (it reads nothing past GO). Nothing of the agent survives into the command: not its
  * descriptors, not its signal mask, not its ignored signals.
  */
 #include "agent.h"
@@ -114,7 +115,7 @@ void stub_main(int ctl, int out, int err, int status)
     const char *cwd = NULL;
     struct { int resource; struct rlimit limit; } limits[MAX_LIMITS];
     int nlimits = 0;
-    int base = -1, file = -1, input = -1;
+    int base = -1, file = -1, input = -1, live = 0;
     struct buf in = {0};
     static uint8_t chunk[65536];
 
@@ -149,6 +150,9 @@ void stub_main(int ctl, int out, int err, int status)
                     free(text);
                 } else if (key == K_CWD) {
                     cwd = text;
+                } else if (key == K_LIVE_STDIN && len == 1) {
+                    live = value[0] != 0;
+                    free(text);
                 } else if (key == K_RLIMIT && len == 17 && nlimits < MAX_LIMITS) {
                     limits[nlimits].resource = value[0];
                     limits[nlimits].limit.rlim_cur = get_u64(value + 1);
@@ -195,8 +199,13 @@ void stub_main(int ctl, int out, int err, int status)
         give_up(END_STAGING, EINVAL, "no command was given");
     if (file >= 0)
         close(file);
-    if (input < 0 && (input = memfd_create("stdin", MFD_CLOEXEC)) < 0)
+    if (live) {
+        if (input >= 0)
+            close(input);
+        input = ctl; /* the agent writes nothing more on it until the command runs */
+    } else if (input < 0 && (input = memfd_create("stdin", MFD_CLOEXEC)) < 0) {
         give_up(END_STAGING, errno, "cannot hold stdin");
+    }
     lseek(input, 0, SEEK_SET);
     for (int i = 0; i < nlimits; i++)
         if (setrlimit(limits[i].resource, &limits[i].limit) < 0)
