@@ -119,6 +119,19 @@ class ExecutorConfig(ReportingModel):
     result_cache_bytes: ByteCount = Field(
         256 * MiB, gt=0, description="Bytes of finished results kept for get_result (output, steps, files)."
     )
+    result_store: str | None = Field(
+        None, min_length=1,
+        description="Path of a SQLite file, on the executor's node, where every result is kept (committed before "
+        "its ref resolves) and found again by get_result, also by a new executor; None keeps results in memory only.",
+    )
+    result_retention_seconds: Number = Field(
+        7 * 24 * 3600, gt=0, description="How long the result store keeps a result."
+    )
+    dedupe: bool = Field(
+        False,
+        description="Tasks with the same content (image ID, command, args, env, files, stdin, limits, steps, "
+        "collect) share one run; a task's own 'dedupe' overrides it.",
+    )
     enable_monitoring: bool = Field(True, description="Workers report usage to the Monitor.")
 
     # Fair share between users (see the README's "Fair share, priorities and quotas").
@@ -213,6 +226,13 @@ class ExecutorConfig(ReportingModel):
         "of them: its own copy of the config has None here.",
     )
 
+    callback_hosts: list[str] = Field(
+        default_factory=list,
+        description="Where the Judge0 API may send a submission's callback_url PUT: host or host:port patterns "
+        "(shell globs, e.g. 'hooks.example.com', '*.internal:8443', '127.0.0.1:*'); a host alone allows any "
+        "port. Empty: callbacks are refused.",
+    )
+
     def __init__(self, /, **values: Any) -> None:
         # Only for type checkers, which do not see the defaults given to Field()
         # positionally; ReportingModel.__init__ does the work.
@@ -296,6 +316,26 @@ class ExecutorConfig(ReportingModel):
             not (grant.user if isinstance(grant, TokenGrant) else grant).strip() for grant in value.values()
         ):
             raise PydanticCustomError("api_token_user", "every API token's user name must be non-empty")
+        return value
+
+    @field_validator("callback_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        """A host or host:port pattern, nothing more: a scheme, a path or a user in it would never match."""
+        for pattern in value:
+            host, port = pattern, "*"
+            if pattern.startswith("["):  # [IPv6] or [IPv6]:port
+                host, _, rest = pattern.partition("]")
+                host += "]"
+                port = rest.removeprefix(":") if rest else "*"
+            elif pattern.count(":") == 1:
+                host, port = pattern.split(":")
+            if (not host.strip("[]") or any(c in pattern for c in "/@ ?#") or pattern != pattern.strip()
+                    or not (port == "*" or (port.isascii() and port.isdigit() and 0 < int(port) < 65536))):
+                raise PydanticCustomError(
+                    "callback_host", "every callback_hosts entry is a host or host:port pattern, e.g. "
+                    "'hooks.example.com' or '127.0.0.1:8080'; got '{pattern}'", {"pattern": pattern},
+                )
         return value
 
     @field_validator("user_weights")

@@ -223,6 +223,10 @@ class Task(ReportingModel, _Model):
         default=None,
         description="Tests to judge the last step's program on, each from the workspace the earlier steps left.",
     )
+    dedupe: bool | None = Field(
+        default=None,
+        description="Share one run with identical tasks (same content), or never; None follows ExecutorConfig.dedupe.",
+    )
 
     def argv(self) -> list[str]:
         """The full command line: ``command`` followed by ``args`` (the first step's, for a task with steps)."""
@@ -280,6 +284,10 @@ class TaskResult(_Model):
     sandbox: Literal["warm", "fresh"] = Field(
         default="fresh", description="How it ran: in a reused (warm) container, or in one made for it alone."
     )
+    cached: bool = Field(
+        default=False, description="Served from the run of an identical task (dedupe), not run for itself."
+    )
+    cached_from: str | None = Field(default=None, description="With cached: the execution id of the run it shares.")
     steps: list[StepResult] | None = Field(default=None, description="One per step that ran; None for a command.")
     files: dict[str, Base64Bytes] = Field(
         default_factory=dict, description="What collect matched, by relative path (base64 in JSON)."
@@ -330,6 +338,8 @@ class ExecutionStatistics(_Model):
     users: dict[str, UserStatistics] = Field(
         default_factory=dict, description="Per user (tasks with no user: 'anonymous'); a user's token sees only its own."
     )
+    cache_hits: int = Field(default=0, description="Tasks served a stored result of an identical task (dedupe).")
+    single_flight_joins: int = Field(default=0, description="Tasks that shared the run of an identical task running then.")
 
 
 # Last: faber_ray.judging.cases needs this module's models, and gives Task and TaskResult its types.

@@ -33,27 +33,28 @@ BUSY_DELIVERY_DELAY = 0.02
 
 
 class ResultDelivery:
-    """``add`` results as they end; each reaches ``on_stored(result, now)`` once the collector has it
-    (or once the collector has been found unreachable: a result is never held back for its cache)."""
+    """``add`` results as they end; each reaches ``on_stored(result, now, problem)`` once the collector
+    has it, ``problem`` saying why it could not be kept, if so (an unreachable collector, a failing
+    store): a result is never held back for its cache, nor lost without a word."""
 
     def __init__(
         self,
         collector: Any,
         spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]],
-        on_stored: Callable[[Ended, float], None],
+        on_stored: Callable[[Ended, float, str | None], None],
         busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._collector = collector
         self._spawn = spawn
         self._on_stored = on_stored
         self._busy = busy
-        self._outbox: list[tuple[Ended, str | None]] = []
+        self._outbox: list[tuple[Ended, str | None, str | None]] = []
         self._running: asyncio.Task[Any] | None = None
 
-    def add(self, result: Ended, user: str | None = None) -> None:
+    def add(self, result: Ended, user: str | None = None, key: str | None = None) -> None:
         """Store ``result`` (as bytes: the collector never unpickles it either) with its owner (who may
-        read it back with ``get_result``)."""
-        self._outbox.append((result, user))
+        read it back with ``get_result``) and its task's content key (for dedupe)."""
+        self._outbox.append((result, user, key))
         if self._running is None:
             self._running = self._spawn(self._deliver(), "deliver")
 
@@ -67,12 +68,14 @@ class ResultDelivery:
             await asyncio.sleep(BUSY_DELIVERY_DELAY if self._busy() else DELIVERY_DELAY)  # let a batch gather
             while self._outbox:
                 batch, self._outbox = self._outbox, []
+                problem: str | None = None
                 try:
-                    await self._collector.add_many.remote(batch)
+                    problem = await self._collector.add_many.remote(batch)
                 except RayError as error:
-                    log.error("ResultCollector unreachable (%s); %d results are not cached", short_error(error), len(batch))
+                    problem = f"the ResultCollector was unreachable ({short_error(error)})"
+                    log.error("%s; %d results are not cached", problem, len(batch))
                 now = time.monotonic()
-                for result, _ in batch:
-                    self._on_stored(result, now)
+                for result, _, _ in batch:
+                    self._on_stored(result, now, problem)
         finally:
             self._running = None

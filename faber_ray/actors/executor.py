@@ -28,6 +28,7 @@ from faber_ray.errors import ExecutionError, ExecutorError, QueueFullError, Task
 from faber_ray.models import ExecutionStatistics, OutputChunk, Task, TaskResult
 from faber_ray.ids import new_execution_id
 from faber_ray.scheduling.fairqueue import ANONYMOUS
+from faber_ray.scheduling.flights import content_key
 from faber_ray.scheduling.watchers import WatcherCaps
 from faber_ray.sandbox.spec import task_pids
 from faber_ray.scheduling.ledger import Need
@@ -84,17 +85,19 @@ class TaskExecutor:
         # (Ray's @ray.remote classes are not typed with .options.)
         collector_options = control_options("collector", self._names.collector, node)
         self._collector = ResultCollector.options(**collector_options).remote(  # type: ignore[attr-defined]
-            config.result_cache_size, config.result_cache_bytes
+            config.result_cache_size, config.result_cache_bytes, config.result_store, config.result_retention_seconds
         )
         scheduler_options = control_options("scheduler", self._names.scheduler, node)
         self._scheduler = Scheduler.options(**scheduler_options).remote(  # type: ignore[attr-defined]
             config, self._names, self._monitor, self._collector
         )
         self._started = self._scheduler.start.remote()
+        self._store_checked = self._collector.ready.remote()  # a result_store it cannot use refuses every call
         self._watchers = WatcherCaps()
 
     async def _ready(self) -> None:
         try:
+            await self._store_checked
             await self._started
         except RayTaskError as error:
             raise unwrap_error(error) from None
@@ -102,7 +105,7 @@ class TaskExecutor:
     async def _accept(
         self, tasks: list[Task | Mapping[str, Any]], wait_for_room: bool = True, user: str | None = None,
         priority: int = 0,
-    ) -> list[tuple[str, Frozen[Task], Need, str]]:
+    ) -> list[tuple[str, Frozen[Task], Need, str, str | None]]:
         """Validate and admit a whole batch, or refuse it whole: ``(execution id, task, need, image)``
         items, each task pickled once here, so the Scheduler passes it on as bytes."""
         await self._ready()
@@ -126,6 +129,7 @@ class TaskExecutor:
                     )
             images = [task.image or self._config.default_image for task in checked]
             await self._scheduler.check.remote(needs, images)
+            keys = await self._content_keys(checked, images)
         except ExecutorError as error:
             metrics.tasks_refused(len(tasks) if hasattr(tasks, "__len__") else 1, type(error).__name__)
             raise
@@ -136,7 +140,19 @@ class TaskExecutor:
         metrics.tasks_submitted(len(checked))
         self._collector.mark_submitted.remote()
         return [
-            (new_execution_id(), blob, need, task.image or "") for task, blob, need in zip(checked, frozen, needs)
+            (new_execution_id(), blob, need, task.image or "", key)
+            for task, blob, need, key in zip(checked, frozen, needs, keys)
+        ]
+
+    async def _content_keys(self, tasks: list[Task], images: list[str]) -> list[str | None]:
+        """Each task's content key if it is deduplicated (its own ``dedupe``, else the config's), else None."""
+        wanted = [task.dedupe if task.dedupe is not None else self._config.dedupe for task in tasks]
+        if not any(wanted):
+            return [None] * len(tasks)
+        names = sorted({image for image, on in zip(images, wanted) if on})
+        ids = dict(zip(names, await self._scheduler.image_ids.remote(names)))
+        return [
+            content_key(task, ids[image] or image) if on else None for task, image, on in zip(tasks, images, wanted)
         ]
 
     async def submit(
@@ -233,7 +249,9 @@ class TaskExecutor:
         counts = await self._scheduler.counts.remote()
         users = await self._scheduler.users.remote(user)
         statistics: ExecutionStatistics = await self._collector.stats.remote(counts["queued"], counts["running"])
-        return statistics.model_copy(update={"users": users})
+        return statistics.model_copy(update={
+            "users": users, "cache_hits": counts["cache_hits"], "single_flight_joins": counts["single_flight_joins"],
+        })
 
     async def cluster(self) -> dict[str, Any]:
         """Per node: its workers, slots in use and the latest usage the Monitor saw."""

@@ -31,6 +31,8 @@ __all__ = ["NODE_REFRESH_SECONDS", "WorkerPool", "sandbox_nodes"]
 log = logging.getLogger(__name__)
 
 NODE_REFRESH_SECONDS = 2.0
+#: How long an image's ID is trusted before a node is asked again (a tag may move to a new build).
+IMAGE_ID_AGE = 10.0
 WORKER_START_TIMEOUT = 120.0
 #: A node where a worker failed to start is tried again after this pause.
 RETRY_FAILED_NODE_SECONDS = 30.0
@@ -81,6 +83,7 @@ class WorkerPool:
         self._failures: dict[str, tuple[float, str]] = {}  # node -> (when, why) of its last failed start
         self._sync_lock = asyncio.Lock()
         self._images: dict[str, set[str]] = {}  # node -> image names its engine had when last asked
+        self._image_ids: dict[str, tuple[str, float]] = {}  # image name -> (its ID, when asked)
         self._permits_lock = asyncio.Lock()
         self._pending_permits: dict[str, int] = {}  # permit changes not yet told to their workers
         self._told: dict[str, int] = {}  # worker -> the permits it answered it now keeps to
@@ -113,6 +116,22 @@ class WorkerPool:
                 self._images.setdefault(node, set()).add(wanted)
                 found = True
         return found or not askers
+
+    async def image_id(self, name: str) -> str | None:
+        """Image ``name``'s ID as a sandbox node's engine has it (asked once per name and remembered
+        for a while; the first node that has it answers)."""
+        known = self._image_ids.get(name)
+        if known is not None and time.monotonic() - known[1] < IMAGE_ID_AGE:
+            return known[0]
+        for handle in list(self._workers.values()):
+            try:
+                found: str | None = await handle.image_id.remote(name)
+            except RayError:
+                continue
+            if found is not None:
+                self._image_ids[name] = (found, time.monotonic())
+                return found
+        return None
 
     def failures(self) -> dict[str, str]:
         """Nodes whose last worker start failed, with the reason."""

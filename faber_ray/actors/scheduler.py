@@ -31,13 +31,17 @@ from faber_ray.actors import metrics
 from faber_ray.actors.delivery import ResultDelivery
 from faber_ray.frozen import Ended, Frozen, thawing
 from faber_ray.actors.options import ActorNames
+from faber_ray.actors.outbox import WorkerOutbox
 from faber_ray.actors.pool import WorkerPool
+from faber_ray.actors.dedupe import Dedupe
+from faber_ray.actors.views import SchedulerViews
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ResourceLimitError, SandboxError, short_error
 from faber_ray.models import Task, TaskResult, TaskStatus
 from faber_ray.sandbox.engine import missing_image
 from faber_ray.scheduling.ledger import CapacityLedger, Need
 from faber_ray.scheduling.fairqueue import FairQueue, QueuedTask
+from faber_ray.scheduling.flights import Flights
 from faber_ray.scheduling.lifecycle import CancelAction, ExecutionBook, Phase, Record, owned_by
 from faber_ray.scheduling.phases import PhaseClock, PhaseStamps
 from faber_ray.scheduling.placement import Placement
@@ -53,7 +57,7 @@ BY_SHUTDOWN = "cancelled by TaskExecutor.shutdown"
 
 
 @ray.remote
-class Scheduler:
+class Scheduler(SchedulerViews, Dedupe):
     def __init__(self, config: ExecutorConfig, names: ActorNames, monitor: Any | None, collector: Any) -> None:
         self._config = config
         self._names = names
@@ -75,8 +79,9 @@ class Scheduler:
         self._phases = PhaseClock()
         self._delivery = ResultDelivery(collector, self._spawn, self._delivered, busy=lambda: self._placement.running > 0)
         self._touched: set[str] = set()  # nodes whose gauges are out of date
-        self._outbox: dict[str, list[tuple[str, Task | Frozen[Task], int]]] = {}  # worker -> tasks to hand it
-        self._sending: set[str] = set()  # workers with an assign call on its way
+        self._flights = Flights()  # dedupe: one run per content key at a time
+        self._cache_hits = 0
+        self._outbox = WorkerOutbox(self._pool.handle, self._spawn, self._worker_lost)
         self._located: dict[str, asyncio.Event] = {}  # someone waits to learn where an execution runs
         self._closed = False
         self._room: asyncio.Condition | None = None
@@ -146,34 +151,40 @@ class Scheduler:
             if not await self._pool.image_anywhere(image):
                 raise SandboxError(missing_image(image), task_index=images.index(image), field="image")
 
-    async def images_present(self, images: list[str]) -> list[bool]:
-        """For each of ``images``, whether some sandbox node has it (what ``check`` asks of a batch)."""
-        return [await self._pool.image_anywhere(image) for image in images]
-
     def room(self, user: str | None = None) -> tuple[int, int | None]:
         """Tasks the queue takes now without anyone waiting (``wait_for_room=False``): in total, and for
         ``user`` under ``max_queued_per_user`` (None without a quota)."""
         return self._entry.room(user_key(user))
 
     async def enqueue(
-        self, items: list[tuple[str, Frozen[Task], Need, str]], user: str | None = None, priority: int = 0
+        self, items: list[tuple[str, Frozen[Task], Need, str, str | None]], user: str | None = None, priority: int = 0
     ) -> None:
-        """Queue ``(execution_id, frozen task, need, image)`` items in order, waiting for room as needed (room in the
-        queue, and under ``user``'s quota: one user's full quota never holds up another's tasks)."""
+        """Queue ``(execution_id, frozen task, need, image, content key)`` items in order, waiting for room
+        as needed (room in the queue, and under ``user``'s quota: one user's full quota never holds up
+        another's tasks). With a content key (dedupe), a task whose twin ran already gets that result,
+        and one whose twin is queued or running joins it."""
         assert self._room is not None and self._wake is not None
         key = user_key(user)
         if user is not None:
             log.info("user %s submitted %d task(s): %s", user, len(items), ", ".join(item[0] for item in items[:5]))
+        for execution_id, *_ in items:
+            self._future(execution_id)  # before any await: a ref asked for meanwhile finds its future
+        contents = {item[4] for item in items if item[4] is not None and self._flights.leader_of(item[4]) is None}
+        done: dict[str, tuple[str, Frozen[TaskResult]]] = (
+            await self._collector.find.remote(sorted(contents)) if contents else {}
+        )
         # The whole batch is accepted (counted, listed, cancellable) at once, not
         # only the task at the head of the wait for room.
-        for execution_id, task, need, image in items:
-            self._future(execution_id)
+        for execution_id, task, need, image, content in items:
             self._stamps[execution_id] = PhaseStamps(enqueued=time.monotonic())
-            early = self._book.accept(QueuedTask(execution_id, task, need, user, priority=priority, image=image))
+            item = QueuedTask(execution_id, task, need, user, priority=priority, image=image, key=content)
+            early = self._book.accept(item)
             self._users.wait(key)
             if early is not None or self._closed:
                 reason = early or BY_SHUTDOWN
                 self._end_cancelled(execution_id, f"{reason} while it was queued")
+            elif content is not None:
+                self._dedupe(item, done.get(content))
         for execution_id, *_ in items:
             if not self._waiting(execution_id):
                 continue
@@ -317,38 +328,11 @@ class Scheduler:
             if blocked or not placed:
                 break
         for worker, batch in dispatched.items():
-            self._send(worker, batch)
+            self._outbox.send(worker, batch)
         self._flush_gauges()
         if dispatched:
             await self._notify_room()
         metrics.queue_depth(len(self._queue))
-
-    def _send(self, worker: str, batch: list[tuple[str, Task | Frozen[Task], int]]) -> None:
-        """Hand ``batch`` to ``worker``: at once if no ``assign`` call to it is on its way, else with
-        whatever else gathers for it until that call returns. Under load the batches grow by
-        themselves, and the Ray calls per task shrink; a lone task goes at once."""
-        self._outbox.setdefault(worker, []).extend(batch)
-        if worker not in self._sending:
-            self._sending.add(worker)
-            self._spawn(self._send_loop(worker))
-
-    async def _send_loop(self, worker: str) -> None:
-        try:
-            while self._outbox.get(worker):
-                batch = self._outbox.pop(worker)
-                handle = self._pool.handle(worker)
-                if handle is None:
-                    self._worker_lost(worker, KeyError(worker))
-                    return
-                try:
-                    await handle.assign.remote(batch)
-                except RayError:
-                    # It died: the pool's watch call hands its tasks back, these included; none may
-                    # reach a successor of the same name.
-                    self._outbox.pop(worker, None)
-                    return
-        finally:
-            self._sending.discard(worker)
 
     def _start(self, item: QueuedTask, worker: str, node: str) -> None:
         item.attempts += 1
@@ -397,7 +381,7 @@ class Scheduler:
 
     def _worker_lost(self, worker: str, error: BaseException) -> None:
         """The pool gave ``worker`` up: each task it had is retried, or ends saying why."""
-        self._outbox.pop(worker, None)  # not sent yet: retried with the rest, never sent to a successor
+        self._outbox.drop(worker)  # not sent yet: retried with the rest, never sent to a successor
         node = self._pool.node_of(worker)
         for execution_id in self._book.running_on(worker):
             record = self._book.get(execution_id)
@@ -438,12 +422,21 @@ class Scheduler:
             if record.phase is Phase.WAITING:
                 self._users.entered(key)
             self._users.finish(key)
+            if record.item.key is not None and record.phase is not Phase.DELIVERING:
+                self._landed(record.item, result)
         self._book.finish(result.execution_id)
         self._moved(result.execution_id)
-        self._delivery.add(result, record.item.user if record is not None else None)
+        self._delivery.add(
+            result, record.item.user if record is not None else None, record.item.key if record is not None else None
+        )
 
-    def _delivered(self, result: Ended, now: float) -> None:
-        """The collector has ``result``: resolve its ref."""
+    def _delivered(self, result: Ended, now: float, problem: str | None = None) -> None:
+        """The collector has ``result``: resolve its ref (saying so in ``error`` if it could not be kept)."""
+        if problem is not None:
+            whole = result.result.thaw()
+            note = f"the result could not be kept for get_result: {problem}"
+            whole.error = f"{whole.error}; {note}" if whole.error else note
+            result = result._replace(result=Frozen.of(whole))
         self._book.delivered(result.execution_id)
         stamps = self._stamps.pop(result.execution_id, None)
         if stamps is not None:
@@ -463,41 +456,3 @@ class Scheduler:
         )
         metrics.task_finished(result.status, result.node_id, result.wall_time, result.startup_time)
         return result
-
-    # Views ---------------------------------------------------------------------
-
-    def counts(self) -> dict[str, int]:
-        """Running, and queued (here, waiting for room, or held by a worker until a slot frees)."""
-        queued = len(self._queue) + sum(self._users.waiting.values()) + self._placement.backlog
-        return {"queued": queued, "running": self._placement.running}
-
-    def users(self, user: str | None = None) -> dict[str, Any]:
-        """Per user: queued, dispatched and done, its weight and shares (only ``user``'s, if given)."""
-        view = self._users.statistics(self._queue.users())
-        if user is not None:
-            key = user_key(user)
-            return {key: view[key]} if key in view else {}
-        return dict(view)
-
-    def pending(self, user: str | None = None) -> dict[str, list[str]]:
-        """Execution ids not finished yet: queued (held by workers, then in dispatch order, then those
-        waiting for room) and running; only ``user``'s if given."""
-        queued = [*self._placement.backlog_ids(), *self._queue.ids(), *self._book.ids(Phase.WAITING)]
-        running = self._placement.running_ids()
-        if user is not None:
-            queued, running = (
-                [execution_id for execution_id in ids if self._book.visible(execution_id, user)]
-                for ids in (queued, running)
-            )
-        return {"queued": queued, "running": running}
-
-    def cost_breakdown(self) -> dict[str, float]:
-        """Mean seconds per task in each phase (queue, dispatch, sandbox, reset, delivery)."""
-        return self._phases.means()
-
-    def cluster(self) -> dict[str, Any]:
-        return {
-            "nodes": self._placement.by_node(self._ledger.capacity, self._ledger.reserved),
-            "unavailable_nodes": self._pool.failures(),
-            "max_concurrent_tasks": self._config.max_concurrent_tasks, **self.counts(),
-        }

@@ -127,6 +127,17 @@ class SandboxWorker:
     async def has_image(self, name: str) -> bool:
         return await asyncio.to_thread(self._has_image, name)
 
+    async def image_id(self, name: str) -> str | None:
+        """The ID of image ``name`` on this node's engine (None if it has none): what dedupe keys on,
+        so that a tag moved to a new build is a new key."""
+        return await asyncio.to_thread(self._image_id, name)
+
+    def _image_id(self, name: str) -> str | None:
+        try:
+            return str(self._runner.client.images.get(name).id)
+        except docker.errors.DockerException:
+            return None
+
     def _has_image(self, name: str) -> bool:
         try:
             self._runner.client.images.get(name)

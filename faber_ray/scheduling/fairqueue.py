@@ -44,6 +44,7 @@ class QueuedTask:
     enqueued_at: float = field(default_factory=time.monotonic)
     priority: int = 0
     image: str = ""  #: the image it names ("" for the default), for a result made without running it
+    key: str | None = None  #: its content key, when identical tasks share a run (dedupe)
 
     @property
     def fair_user(self) -> str:

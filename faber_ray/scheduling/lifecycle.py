@@ -1,7 +1,8 @@
 """One record per execution, from acceptance to delivery: the Scheduler's whole view of a task.
 
 An execution moves ``WAITING`` (accepted, waiting for room in the queue) ->
-``QUEUED`` -> ``RUNNING`` (handed to a worker) -> ``DELIVERING`` (its result is
+``QUEUED`` -> ``RUNNING`` (handed to a worker), or ``WAITING`` -> ``JOINED`` (sharing the run of
+an identical task, with dedupe) -> ``DELIVERING`` (its result is
 on its way to the collector) and is then forgotten. A retry after a lost
 worker goes back from ``RUNNING`` to ``QUEUED``. ``cancel`` answers with what
 the caller must do, which depends on the phase alone; a cancel that arrives
@@ -26,6 +27,7 @@ def owned_by(owner: str | None, asker: str | None) -> bool:
 
 class Phase(enum.Enum):
     WAITING = "waiting"
+    JOINED = "joined"  #: shares the run of an identical task (dedupe): it ends when that one does
     QUEUED = "queued"
     RUNNING = "running"
     DELIVERING = "delivering"
@@ -86,8 +88,13 @@ class ExecutionBook:
         record.phase = to
         return record
 
+    def join(self, execution_id: str) -> None:
+        self._move(execution_id, Phase.JOINED, (Phase.WAITING,))
+
     def queue(self, execution_id: str) -> None:
-        self._move(execution_id, Phase.QUEUED, (Phase.WAITING, Phase.RUNNING))
+        """Into the queue: from waiting for room, from a lost run (a retry), or from sharing a run
+        that ended saying nothing about the program (it runs for itself after all)."""
+        self._move(execution_id, Phase.QUEUED, (Phase.WAITING, Phase.RUNNING, Phase.JOINED))
         self._records[execution_id].worker = None
 
     def start(self, execution_id: str, worker: str) -> None:

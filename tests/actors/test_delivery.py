@@ -11,6 +11,7 @@ from typing import Any
 from ray.exceptions import RayError
 
 from faber_ray.actors.delivery import ResultDelivery
+from faber_ray.frozen import Ended
 from faber_ray.models import TaskResult, TaskStatus
 
 
@@ -22,21 +23,21 @@ class FakeCollector:
         self.fail = fail
         self.add_many = self
 
-    def remote(self, batch: list[tuple[TaskResult, str | None]]) -> Any:
+    def remote(self, batch: list[tuple[Ended, str | None]]) -> Any:
         async def store() -> None:
             await asyncio.sleep(0.01)
             if self.fail:
                 raise RayError("the collector died")
-            self.batches.append([result.execution_id for result, _owner in batch])
+            self.batches.append([result.execution_id for result, _owner, _key in batch])
 
         return store()
 
 
-def result(execution_id: str) -> TaskResult:
-    return TaskResult(execution_id=execution_id, status=TaskStatus.SUCCESS)
+def result(execution_id: str) -> Ended:
+    return Ended.of(TaskResult(execution_id=execution_id, status=TaskStatus.SUCCESS))
 
 
-def run(collector: FakeCollector, waves: list[list[str]]) -> list[tuple[str, int]]:
+def run(collector: FakeCollector, waves: list[list[str]], busy: bool = False) -> list[tuple[str, int]]:
     """Add each wave of results (letting the loop turn between waves); return (id, batches stored when handed on)."""
     handed: list[tuple[str, int]] = []
 
@@ -48,7 +49,9 @@ def run(collector: FakeCollector, waves: list[list[str]]) -> list[tuple[str, int
             tasks.add(task)
             return task
 
-        delivery = ResultDelivery(collector, spawn, lambda r, _now: handed.append((r.execution_id, len(collector.batches))))
+        delivery = ResultDelivery(
+            collector, spawn, lambda r, _now, _problem: handed.append((r.execution_id, len(collector.batches))), busy=lambda: busy
+        )
         for wave in waves:
             for execution_id in wave:
                 delivery.add(result(execution_id))
@@ -73,3 +76,13 @@ def test_each_result_is_stored_before_it_is_handed_on_and_batches_gather() -> No
 def test_an_unreachable_collector_never_holds_a_result_back() -> None:
     handed = run(FakeCollector(fail=True), [["a", "b"]])
     assert [execution_id for execution_id, _ in handed] == ["a", "b"]
+
+
+def test_under_load_results_gather_for_longer_into_fewer_calls() -> None:
+    """Waves 5 ms apart: alone they go in several batches; while other tasks run, in one."""
+    waves = [["a"], ["b"], ["c"], ["d"]]
+    idle, busy = FakeCollector(), FakeCollector()
+    run(idle, waves)
+    run(busy, waves, busy=True)
+    assert len(busy.batches) == 1 < len(idle.batches)
+    assert [execution_id for batch in busy.batches for execution_id in batch] == ["a", "b", "c", "d"]
