@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import threading
@@ -15,7 +16,6 @@ from typing import Any
 import docker
 import docker.errors
 import ray
-from ray.exceptions import GetTimeoutError
 
 from faber_ray.actors import metrics
 from faber_ray.actors.batching import Batcher
@@ -238,9 +238,10 @@ class SandboxWorker:
                     self._failing_sends -= 1
                     raise ConnectionError("a send made to fail by fail_sends()")
                 self._last_send = self._scheduler.finished.remote(batch)
-                ray.get(self._last_send, timeout=SEND_TIMEOUT)
+                # A future, not ray.get: this is an async actor, where ray.get warns even off its loop.
+                self._last_send.future().result(timeout=SEND_TIMEOUT)
                 return
-            except GetTimeoutError:
+            except concurrent.futures.TimeoutError:
                 return  # still on its way to a busy Scheduler: it arrives; the next batch need not wait
             except Exception as error:  # noqa: BLE001 - whatever it was, the batch must still arrive
                 if tries == SEND_TRIES:
@@ -348,6 +349,6 @@ class SandboxWorker:
         if self._results is not None:
             self._results.close(wait=True)
             if self._last_send is not None:  # calls arrive in order: once the last has, every result has
-                ray.wait([self._last_send], timeout=grace)
+                concurrent.futures.wait([self._last_send.future()], timeout=grace)
         reap_sandboxes(self._runner.client, only=mine)
         return present
