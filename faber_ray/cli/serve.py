@@ -150,6 +150,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from faber_ray.http.serving import deploy, port_problem
 
     config = ExecutorConfig.load(args.config)
+    if config.result_store is None:
+        # Results (Judge0 tokens, /v1 ids) outlive a restart of serve: kept in faber-ray's private cache.
+        from faber_ray.hostpath import cache_dir
+
+        config = config.model_copy(update={"result_store": str(cache_dir("results") / "serve.db")})
     if not args.address:  # a local Ray of our own: refuse a taken port before starting anything
         problem = port_problem(args.host, args.port)
         if problem:

@@ -184,7 +184,8 @@ def _port_free(port: int) -> bool:
 
 def test_sigterm_stops_serve_as_ctrl_c_does_and_a_generated_token_is_kept_across_restarts(box: Sandbox) -> None:
     """What systemd, `docker stop` and Kubernetes send: exit 0, nothing of its Ray left, the port free. The
-    next serve on the port keeps the token (saved clients keep working); --rotate-token makes a new one."""
+    next serve on the port keeps the token (saved clients keep working) and finds the results the last one
+    made; --rotate-token makes a new token."""
     port = free_port()
     cache = str(box.home / ".cache")
     tokens = []
@@ -196,9 +197,17 @@ def test_sigterm_stops_serve_as_ctrl_c_does_and_a_generated_token_is_kept_across
             found = re.search(r"the token is in (\S+) \(readable only by you, (new|kept)", "".join(lines))
             assert found, "".join(lines)
             tokens.append((Path(found.group(1)).read_text().strip(), found.group(2)))
-            answer = httpx.get(f"http://127.0.0.1:{port}/v1/stats", headers={"Authorization": f"Bearer {tokens[-1][0]}"},
-                               timeout=30)
+            bearer = {"Authorization": f"Bearer {tokens[-1][0]}"}
+            answer = httpx.get(f"http://127.0.0.1:{port}/v1/stats", headers=bearer, timeout=30)
             assert answer.status_code == 200, answer.text
+            if not extra and len(tokens) == 1:  # results made before the restart ...
+                ran = httpx.post(f"http://127.0.0.1:{port}/v1/tasks", params={"wait": "true"}, headers=bearer,
+                                 json={"command": "echo", "args": ["before"]}, timeout=60)
+                assert ran.status_code == 200, ran.text
+                kept_id = ran.json()["results"][0]["execution_id"]
+            elif not extra:  # ... are found after it: the store in faber-ray's cache
+                found_task = httpx.get(f"http://127.0.0.1:{port}/v1/tasks/{kept_id}", headers=bearer, timeout=30)
+                assert found_task.status_code == 200 and found_task.json()["stdout"] == "before\n", found_task.text
             _stopped_by(server, signal.SIGTERM, lines)
         finally:
             if server.poll() is None:
