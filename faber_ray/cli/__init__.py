@@ -99,14 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=commands.cmd_run)
 
     batch = sub.add_parser(
-        "batch", help="run a JSONL file of tasks with live progress",
+        "batch", help="run a JSONL (or Parquet) file of tasks with live progress",
         description="Run every task of a JSONL file (one Task object per line, e.g. "
         '{"command": "python", "args": ["-c", "print(1)"]}). Results are written as JSON lines as they finish, '
         "each with the task's line number, so an interrupted run keeps what it finished; with -o, the execution "
         "ids of submitted tasks go to RESULTS.jsonl.submitted until the batch ends, so --resume can pick up "
         "their results. A malformed line stops the batch before anything runs, and every bad line is reported "
         "with its number. Exits 0 when every task succeeded, 1 when any did not, 2 when the batch was refused "
-        "before anything ran, 130 on Ctrl-C.",
+        "before anything ran, 130 on Ctrl-C. When TASKS or -o ends in .parquet, the file goes through the Ray Data "
+        "processor instead: each row (a 'task' column, the language form's columns, or a task's own) gives its "
+        "task, and OUT.parquet is a directory of the input rows plus the result's columns; a refused row gets "
+        "the status REFUSED and the batch goes on.",
     )
     batch.add_argument("tasks", metavar="TASKS.jsonl", help="the task file (- for stdin)")
     batch.add_argument("-o", "--output", metavar="RESULTS.jsonl", help="where results go (default: stdout)")
@@ -115,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--resume", action="store_true",
                        help="continue an interrupted batch: keep the results in -o, pick up the tasks it had "
                        "submitted from the shared executor, run the other lines")
+    batch.add_argument("--id-column", metavar="NAME",
+                       help="with Parquet (TASKS or -o ending in .parquet): the column that identifies each row; "
+                       "with -o OUT.parquet a checkpoint of the rows written is kept in OUT.parquet.checkpoint, so "
+                       "--resume runs only the rows not written yet")
     batch.add_argument("--no-progress", action="store_true", help="plain progress lines even on a terminal")
     batch.set_defaults(func=commands.cmd_batch)
 

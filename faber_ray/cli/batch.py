@@ -1,5 +1,7 @@
 """``faber-ray batch``: a JSONL file of tasks, with live progress, results as they finish, and ``--resume``.
 
+(When TASKS or ``-o`` is Parquet, :mod:`faber_ray.cli.table` runs the file through the Ray Data processor.)
+
 With ``-o RESULTS.jsonl`` two files are written, a line at a time, each line
 flushed at once:
 
@@ -32,6 +34,7 @@ from faber_ray import languages
 from faber_ray.cli.progress import ProgressBar
 from faber_ray.cli.render import summary_table
 from faber_ray.cli.session import local_config, open_executor
+from faber_ray.cli.table import cmd_batch_table, is_table
 from faber_ray.cli.tracking import interrupts_deferred, pending_ids, submit_tracked
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutionError, ExecutorError, TaskValidationError
@@ -239,6 +242,13 @@ class _Run:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    if is_table(args):
+        return cmd_batch_table(args)
+    if getattr(args, "id_column", None):
+        raise TaskValidationError(
+            "--id-column applies when TASKS or -o is Parquet; JSONL lines are known by their numbers",
+            field="--id-column",
+        )
     if args.resume and not args.output:
         raise TaskValidationError(
             "--resume needs -o RESULTS.jsonl: the results already written there say which lines are done",
