@@ -74,7 +74,7 @@ def _test_result(index: int, test: TestCase, judged: Judged, outcome: Outcome | 
         index=index, name=test.name, group=test.group, verdict=judged.verdict, points=points,
         time=record.usage.cpu_time, wall_time=record.wall_time, memory=record.usage.peak_memory,
         exit_code=outcome.facts.exit_code if outcome else None, checker_message=judged.message,
-        stdout=record.stdout.text(),
+        stdout=record.stdout.content()[:CHECKER_MESSAGE_BYTES].decode("utf-8", errors="replace"),
     )
 
 
@@ -124,6 +124,7 @@ def judge_tests(
     interactor = Interactor(judging.interactor, sandboxes, config, execution.execution_id, run) \
         if judging.interactor is not None else None
     workspace: Workspace | None = None
+    last: Outcome | None = None
     error: str | None = None
     current: int | None = None
     try:
@@ -144,8 +145,10 @@ def judge_tests(
                 outcome = workspace.run(replace(run, stdin=file_bytes(test.input)), execution)
                 judged = _judge_output(test, outcome, custom, check)
             judgement.outcomes[index] = outcome
-            outcome.record.stdout = _shorten(outcome.record.stdout)
-            outcome.record.stderr = _shorten(outcome.record.stderr)
+            if last is not None:  # the task keeps the last run's whole output, each earlier one's first 1 KiB
+                last.record.stdout = _shorten(last.record.stdout)
+                last.record.stderr = _shorten(last.record.stderr)
+            last = outcome
             judgement.judged[index], current = judged, None
             stop.saw(index, judged)
             if outcome.status in (TaskStatus.CANCELLED, TaskStatus.ERROR) or outcome.record.died:
@@ -166,7 +169,7 @@ def judge_tests(
 
 def judged_result(report: TaskReport, execution: Execution, *, node_id: str, image: str, sandbox: str) -> TaskResult:
     """A judged task's result: status, output and usage over the compile and every test run (as for steps;
-    stdout and stderr are the last test run's first 1 KiB), ``steps`` the compile's, and the verdicts."""
+    stdout and stderr are the last test run's, whole), ``steps`` the compile's, and the verdicts."""
     judgement = report.judgement
     assert judgement is not None
     ran = [outcome for outcome in judgement.outcomes if outcome is not None]

@@ -36,7 +36,7 @@ def http_executor(ray_cluster: Cluster, docker_client: docker.DockerClient) -> I
     executor = TaskExecutor.options(name=EXECUTOR_NAME).remote(
         ExecutorConfig(
             max_concurrent_tasks=MAX_CONCURRENT, queue_size=QUEUE_SIZE, max_queued_per_user=QUEUED_PER_USER,
-            sandbox_mode="warm",
+            sandbox_mode="warm", callback_hosts=["127.0.0.1"],  # the callback tests' server, on loopback
         )
     )
     ray.get(executor.cluster.remote())

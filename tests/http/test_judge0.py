@@ -112,7 +112,7 @@ def test_statuses_are_judge0s_fourteen() -> None:
 
 def test_config_info_has_every_key_of_the_sdk_config_and_real_values() -> None:
     info = j0.config_info(CONFIG)
-    assert set(info) == set(Config.model_fields)
+    assert set(info) == set(Config.model_fields) | {"enable_number_of_runs"}  # faber-ray's one more
     config = Config(**info)
     assert config.memory_limit == 512 * 1024 and config.max_memory_limit == 8 * 1024 * 1024  # KB
     assert config.cpu_time_limit == 30 and config.wall_time_limit == 30
@@ -143,7 +143,11 @@ def test_a_cpp_submission_compiles_then_runs_with_its_options_and_limits() -> No
     compile_step, run_step = task.steps or []
     assert compile_step.argv() == ["g++", "-O2", "-std=c++17", "-o", "main", "-O0", "-DX=a b", "main.cpp"]
     assert compile_step.limits == LANGUAGES["cpp"].compile_limits
-    assert run_step.argv() == ["./main", "x", "y z"] and run_step.stdin == b"1 2\n"
+    assert run_step.argv() == ["./main", "x", "y z"] and run_step.stdin is None
+    # The run is a judged test: stdin its input, expected_output its answer, Judge0's comparison ("lines").
+    assert task.judging is not None and task.judging.checker == "lines"
+    (test,) = task.judging.tests
+    assert (test.input, test.expected_output) == (b"1 2\n", b"3\n")
     limits = run_step.limits
     assert limits is not None
     assert (limits.cpu_time, limits.timeout, limits.memory, limits.max_processes, limits.disk) == (
@@ -179,7 +183,25 @@ def test_redirect_stderr_to_stdout_wraps_the_run_step_only() -> None:
 
 def test_plain_text_is_taken_as_is_without_base64() -> None:
     task, record = parse({"source_code": "print(input())", "language_id": 71, "stdin": "aGk="})
-    assert (task.steps or [])[0].stdin == b"aGk=" and record.source_code == b"print(input())"
+    assert task.judging is not None and task.judging.tests[0].input == b"aGk="
+    assert record.source_code == b"print(input())"
+
+
+def test_number_of_runs_runs_the_program_that_many_times_and_a_callback_needs_an_allowed_host() -> None:
+    allowed = ExecutorConfig(callback_hosts=["127.0.0.1", "hooks.example.com:8443", "*.internal"])
+    body = {"source_code": "print(1)", "language_id": 71, "stdin": "x", "number_of_runs": 3}
+    task, record = parse({**body, "callback_url": "http://127.0.0.1:9999/done"}, config=allowed)
+    assert task.judging is not None and [test.input for test in task.judging.tests] == [b"x"] * 3
+    assert record.request["number_of_runs"] == 3 and record.request["callback_url"] == "http://127.0.0.1:9999/done"
+    for url in ("https://hooks.example.com:8443/x", "http://a.internal/x", "http://127.0.0.1/"):
+        assert parse({**body, "callback_url": url}, config=allowed)[1].request["callback_url"] == url
+    for url, words in [("http://hooks.example.com/x", "not one"), ("http://10.0.0.1/", "not one"),
+                       ("ftp://127.0.0.1/", "http"), ("http://u:p@127.0.0.1/", "no user"), (5, "string")]:
+        error = refusal({**body, "callback_url": url}, config=allowed)
+        assert error.field == "callback_url" and words in error.reason, (url, error)
+    info = Config(**j0.config_info(allowed))
+    assert info.enable_callbacks and info.max_number_of_runs == 10 and info.callbacks_max_tries == 3
+    assert j0.config_info(allowed)["enable_number_of_runs"] is True
 
 
 @pytest.mark.parametrize(("body", "field", "kind"), [
@@ -215,10 +237,11 @@ def test_bad_base64_is_refused_naming_its_field(body: dict[str, Any], field: str
     ({"command_line_arguments": "x" * 513}, "command_line_arguments", TaskValidationError, "512"),
     ({"redirect_stderr_to_stdout": "yes"}, "redirect_stderr_to_stdout", TaskValidationError, "true or false"),
     ({"enable_network": True}, "enable_network", SecurityPolicyError, "network"),
-    ({"number_of_runs": 3}, "number_of_runs", TaskValidationError, "once"),
+    ({"number_of_runs": 11}, "number_of_runs", TaskValidationError, "from 1 to 10"),
+    ({"number_of_runs": 0}, "number_of_runs", TaskValidationError, "from 1 to 10"),
     ({"enable_per_process_and_thread_time_limit": True}, "enable_per_process_and_thread_time_limit",
      TaskValidationError, "cannot be enabled"),
-    ({"callback_url": "http://x"}, "callback_url", TaskValidationError, "poll"),
+    ({"callback_url": "http://x"}, "callback_url", TaskValidationError, "callback_hosts is empty"),
     ({"cpu_extra_time": -1}, "cpu_extra_time", TaskValidationError, "between"),
     ({"stack_limit": 0}, "stack_limit", TaskValidationError, "greater than zero"),
 ])
@@ -434,8 +457,8 @@ class FakeJudge0:
 
     def run(self, task: Task) -> TaskResult:
         steps = task.steps or []
-        run = steps[-1]
-        stdin = (run.stdin or b"").decode() if isinstance(run.stdin, bytes) else (run.stdin or "")
+        given = task.judging.tests[0].input if task.judging is not None else steps[-1].stdin  # the run's stdin
+        stdin = (given or b"").decode() if isinstance(given, bytes) else (given or "")
         ran = [step(S.SUCCESS) for _ in steps[:-1]]
         if "fail" in stdin:
             ran.append(step(S.FAILURE, 139))
@@ -513,3 +536,25 @@ def test_the_sdk_sees_a_refusal_as_judge0s_422(client: judge0.Client) -> None:
         client.create_submission(refused)
     assert caught.value.response.status_code == 422
     assert caught.value.response.json() == {"memory_limit": ["memory_limit must be greater than zero, got -5.0"]}
+
+
+def test_a_judged_submission_takes_its_status_from_the_runs_verdicts_and_averages_them() -> None:
+    from faber_ray.judging import TestResult, Verdict as TV
+
+    def judged(*tests: TestResult, status: TaskStatus = TaskStatus.SUCCESS) -> TaskResult:
+        verdict = next((test.verdict for test in tests if test.verdict is not TV.ACCEPTED), TV.ACCEPTED)
+        return TaskResult(execution_id="e", status=status, stdout="3\n", exit_code=tests[-1].exit_code,
+                          tests=list(tests), verdict=verdict)
+
+    def run(verdict: TV, time: float, memory: int, exit_code: int = 0) -> TestResult:
+        return TestResult(index=0, verdict=verdict, time=time, wall_time=2 * time, memory=memory, exit_code=exit_code)
+
+    found = j0.verdict(PY, judged(run(TV.ACCEPTED, 0.1, 1024 * 1000), run(TV.ACCEPTED, 0.3, 1024 * 3000)))
+    assert (found.status_id, found.time, found.wall_time, found.memory, found.stdout) == (3, "0.200", "0.400", 2000,
+                                                                                          "3\n")
+    assert j0.verdict(PY, judged(run(TV.ACCEPTED, 0.1, 0), run(TV.WRONG_ANSWER, 0.1, 0))).status_id == 4
+    slow = j0.verdict(PY, judged(run(TV.TIME_LIMIT_EXCEEDED, 1.0, 0, 137), status=TaskStatus.TIMEOUT))
+    assert (slow.status_id, slow.exit_code) == (5, 137)
+    crash = j0.verdict(PY, judged(run(TV.RUNTIME_ERROR, 0.1, 0, 139), run(TV.ACCEPTED, 0.1, 0),
+                                  status=TaskStatus.FAILURE))
+    assert (crash.status_id, crash.exit_code, crash.exit_signal) == (7, 139, 11)

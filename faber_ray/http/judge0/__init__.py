@@ -31,8 +31,9 @@ from typing import Any
 from faber_ray import __version__
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, TaskValidationError
+from faber_ray.http.judge0.callbacks import CALLBACK_TIMEOUT, CALLBACK_TRIES, allowed_callback, send_callback
 from faber_ray.http.judge0.languages import JUDGE0_LANGUAGES, all_languages, language, languages, resolve_language
-from faber_ray.http.judge0.requests import LIMIT_FIELDS, Submission, parse_submission
+from faber_ray.http.judge0.requests import LIMIT_FIELDS, MAX_NUMBER_OF_RUNS, Submission, parse_submission
 from faber_ray.http.judge0.results import (
     ALL_FIELDS,
     DEFAULT_FIELDS,
@@ -52,6 +53,7 @@ __all__ = [
     "JUDGE0_LANGUAGES",
     "JUDGE0_VERSION",
     "MAX_BATCH_SIZE",
+    "MAX_NUMBER_OF_RUNS",
     "MAX_SUBMISSION_BATCH_SIZE",
     "STATUSES",
     "UNBOUNDED",
@@ -59,6 +61,7 @@ __all__ = [
     "Verdict",
     "about",
     "all_languages",
+    "allowed_callback",
     "config_info",
     "error_body",
     "error_response",
@@ -70,6 +73,7 @@ __all__ = [
     "parse_submission",
     "parse_tokens",
     "resolve_language",
+    "send_callback",
     "statuses",
     "submission_json",
     "verdict",
@@ -101,9 +105,12 @@ def config_info(config: ExecutorConfig) -> dict[str, Any]:
     """``GET /config_info``: every key of the SDK's ``Config``, faber-ray's real defaults and ceilings in
     Judge0's units (seconds, KB).
 
-    What faber-ray does not do reads as off: callbacks, per-process limits,
-    several runs, deleting submissions, a stack limit of its own (0), extra CPU
-    time (0: a submission is killed at its limit). A limit the config puts no
+    What faber-ray does not do reads as off: per-process limits, deleting
+    submissions, a stack limit of its own (0), extra CPU time (0: a submission
+    is killed at its limit). Callbacks are on when the config allows a host
+    (``callback_hosts``); ``number_of_runs`` up to :data:`MAX_NUMBER_OF_RUNS`.
+    ``enable_number_of_runs`` is one key more than Judge0's (the SDK ignores it):
+    whether ``number_of_runs`` is honoured. A limit the config puts no
     ceiling on reports :data:`UNBOUNDED` as its maximum. ``max_extract_size`` is
     ``max_files_bytes``, which the unpacked ``additional_files`` must fit.
     """
@@ -119,16 +126,17 @@ def config_info(config: ExecutorConfig) -> dict[str, Any]:
         "allow_enable_per_process_and_thread_memory_limit": False,
         "allow_enable_per_process_and_thread_time_limit": False,
         "allowed_languages_for_compile_options": [],  # Judge0: empty means every (compiled) language
-        "callbacks_max_tries": 0,
-        "callbacks_timeout": 0.0,
+        "callbacks_max_tries": CALLBACK_TRIES,
+        "callbacks_timeout": CALLBACK_TIMEOUT,
         "cpu_extra_time": 0.0,
         "cpu_time_limit": float(defaults.cpu_time),
         "enable_additional_files": True,
         "enable_batched_submissions": True,
-        "enable_callbacks": False,
+        "enable_callbacks": bool(config.callback_hosts),
         "enable_command_line_arguments": True,
         "enable_compiler_options": True,
         "enable_network": False,
+        "enable_number_of_runs": True,
         "enable_per_process_and_thread_memory_limit": False,
         "enable_per_process_and_thread_time_limit": False,
         "enable_submission_delete": False,
@@ -141,7 +149,7 @@ def config_info(config: ExecutorConfig) -> dict[str, Any]:
         "max_max_file_size": int(ceiling("disk")),
         "max_max_processes_and_or_threads": int(ceiling("max_processes")),
         "max_memory_limit": int(ceiling("memory")),
-        "max_number_of_runs": 1,
+        "max_number_of_runs": MAX_NUMBER_OF_RUNS,
         "max_processes_and_or_threads": defaults.max_processes,
         "max_queue_size": config.queue_size,
         "max_stack_limit": 0,

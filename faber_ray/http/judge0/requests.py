@@ -8,7 +8,10 @@ would create the valid ones and answer errors for the rest).
 
 Fields, as the official SDK sends them (``Submission.as_body``):
 
-- honoured: ``source_code``, ``language_id``, ``stdin``, ``expected_output``,
+- honoured: ``source_code``, ``language_id``, ``stdin``, ``expected_output``
+  (the run is a judged test, see below), ``number_of_runs`` (1 to 10: the
+  program runs that many times, ``time``, ``wall_time`` and ``memory`` are
+  their averages), ``callback_url`` (see :mod:`faber_ray.http.judge0.callbacks`),
   ``compiler_options``, ``command_line_arguments``, ``cpu_time_limit``,
   ``wall_time_limit``, ``memory_limit``, ``max_processes_and_or_threads``,
   ``max_file_size``, ``redirect_stderr_to_stdout``, ``enable_network``,
@@ -17,12 +20,16 @@ Fields, as the official SDK sends them (``Submission.as_body``):
 - accepted and ignored: ``cpu_extra_time`` (faber-ray kills at the limit; no
   grace period), ``stack_limit`` (faber-ray sets no stack limit of its own; the
   stack is bounded by the memory limit).
-- accepted only at the value faber-ray implements: ``number_of_runs`` 1 (one
-  run per submission), ``enable_per_process_and_thread_time_limit`` and
-  ``..._memory_limit`` false (faber-ray's limits are for the whole sandbox,
-  which is what Judge0 does when they are false), ``callback_url`` null
-  (no callbacks: poll ``GET /submissions/{token}``).
+- accepted only at the value faber-ray implements:
+  ``enable_per_process_and_thread_time_limit`` and ``..._memory_limit`` false
+  (faber-ray's limits are for the whole sandbox, which is what Judge0 does
+  when they are false).
 - unknown fields are ignored, as Judge0 ignores them.
+
+The task is a judged one (:mod:`faber_ray.judging`): the compile, then the
+run step once per run, each a ``TestCase`` with ``stdin`` as its input and
+``expected_output`` as its answer, judged by the ``lines`` checker (Judge0's
+comparison); without ``expected_output`` a run that ended cleanly is accepted.
 
 ``compiler_options`` go before the source file in the compile command, where
 Judge0's own compile commands put them (``go build`` takes no flag after its
@@ -45,7 +52,9 @@ from typing import Any, NoReturn
 
 from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, ResourceLimitError, SecurityPolicyError, TaskValidationError
+from faber_ray.http.judge0.callbacks import allowed_callback
 from faber_ray.http.judge0.files import unpack_additional_files
+from faber_ray.judging.cases import Judging, TestCase
 from faber_ray.http.judge0.languages import resolve_language
 from faber_ray.languages import Language
 from faber_ray.models import MAX_INTEGER, ResourceLimits, Step, Task, text_problem
@@ -54,6 +63,7 @@ from faber_ray.validation import validate_task
 
 __all__ = [
     "LIMIT_FIELDS",
+    "MAX_NUMBER_OF_RUNS",
     "MAX_OPTIONS_LENGTH",
     "REDIRECT_SCRIPT",
     "Submission",
@@ -62,6 +72,8 @@ __all__ = [
 
 #: Judge0 caps ``compiler_options`` and ``command_line_arguments`` at 512 characters.
 MAX_OPTIONS_LENGTH = 512
+#: The most runs one submission may ask for (Judge0's ``MAX_NUMBER_OF_RUNS`` default).
+MAX_NUMBER_OF_RUNS = 10
 #: The run step under ``redirect_stderr_to_stdout``: ``sh -c REDIRECT_SCRIPT sh <run argv>``.
 REDIRECT_SCRIPT = 'exec "$@" 2>&1'
 
@@ -231,17 +243,18 @@ def _accepted_only(body: Mapping[str, Any], config: ExecutorConfig, index: int |
     if stack is not None and not stack > 0:
         _refuse(index, "stack_limit", f"stack_limit must be greater than zero, got {stack}")
     runs = _number(body, "number_of_runs", index, integer=True)
-    if runs is not None and runs != 1:
-        _refuse(index, "number_of_runs", f"faber-ray runs a submission once; number_of_runs must be 1, got {runs}")
+    if runs is not None and not 1 <= runs <= MAX_NUMBER_OF_RUNS:
+        _refuse(index, "number_of_runs", f"number_of_runs must be from 1 to {MAX_NUMBER_OF_RUNS}, got {runs}")
     for field in ("enable_per_process_and_thread_time_limit", "enable_per_process_and_thread_memory_limit"):
         if _flag(body, field, index):
             _refuse(index, field, "this option cannot be enabled: faber-ray's limits are for the whole sandbox")
-    if body.get("callback_url") is not None:
-        _refuse(index, "callback_url", "faber-ray makes no callbacks; poll GET /submissions/{token} instead")
+    callback = body.get("callback_url")
+    if callback is not None:
+        callback = allowed_callback(callback, config.callback_hosts, index)
     return {
-        "number_of_runs": 1, "cpu_extra_time": str(float(extra or 0)), "stack_limit": stack or 0,
+        "number_of_runs": int(runs or 1), "cpu_extra_time": str(float(extra or 0)), "stack_limit": stack or 0,
         "enable_per_process_and_thread_time_limit": False, "enable_per_process_and_thread_memory_limit": False,
-        "callback_url": None,
+        "callback_url": callback,
     }
 
 
@@ -300,9 +313,11 @@ def parse_submission(
         compile_argv = _compile_argv(lang, options)
         steps.append(Step(command=compile_argv[0], args=compile_argv[1:], limits=lang.compile_limits))
     run_argv = _run_argv(lang, arguments, redirect)
-    steps.append(Step(command=run_argv[0], args=run_argv[1:], stdin=stdin, limits=run_limits))
+    steps.append(Step(command=run_argv[0], args=run_argv[1:], limits=run_limits))
+    run = TestCase(input=stdin or b"", expected_output=expected)
     task = Task(
         steps=steps, image=lang.image, files={**files, lang.source_file: source}, network=network,
+        judging=Judging(tests=[run] * echo["number_of_runs"], checker="lines"),
     )
     try:
         task = validate_task(task, config, index or 0)
@@ -370,6 +385,8 @@ def _judge0_field(field: str | None, lang: Language, has_files: bool) -> str:
         return "compiler_options" if field[len("steps.0."):].startswith(("args", "command")) else "language_id"
     if field == f"files.{lang.source_file}":
         return "source_code"
+    if field.startswith("judging.tests."):  # the runs' tests: the stdin and expected_output they carry
+        return "expected_output" if field.endswith("expected_output") else "stdin"
     if field.startswith("files"):
         return "additional_files" if has_files else "source_code"
     return {"network": "enable_network", "image": "language_id"}.get(field, field)

@@ -35,11 +35,18 @@ no status of its own (memory, output, ERROR, CANCELLED), names faber-ray's
 status and error. A compile step that timed out gives "Compilation time limit
 exceeded." as ``compile_output``, as Judge0 does.
 
-Accepted or Wrong Answer: Judge0's rule (``isolate_job.rb``, ``strip``) — strip
-trailing whitespace (Ruby's ``rstrip``: space, ``\\t\\n\\v\\f\\r`` and NUL) from each
-line and then from the whole text, and compare exactly. One deviation: an
-empty ``expected_output`` matches an empty stdout (Judge0 compares its ``nil``
-stdout with ``""`` and says Wrong Answer).
+Accepted or Wrong Answer: the submission's runs are a judged task's tests
+(see :mod:`faber_ray.http.judge0.requests`), each judged by faber-ray's
+``lines`` checker, Judge0's rule (``isolate_job.rb``, ``strip``): trailing
+whitespace stripped from each line and trailing blank lines dropped, then
+compared exactly. Deviations: an empty ``expected_output`` matches an empty
+stdout (Judge0 compares its ``nil`` stdout with ``""`` and says Wrong Answer),
+and a trailing NUL is kept (Ruby's ``rstrip`` drops it). With
+``number_of_runs`` N, the status is that of the first run that was not
+accepted; ``time``, ``wall_time`` and ``memory`` are the averages over the runs,
+``stdout``, ``stderr`` and ``exit_code`` the last run's (the failing one's exit
+code, if one failed). :func:`outputs_match` is Judge0's own rule, kept for
+comparison.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ from typing import Any, Union
 
 from faber_ray.errors import TaskValidationError
 from faber_ray.http.judge0.requests import Submission
+from faber_ray.judging.cases import TestResult
+from faber_ray.judging.cases import Verdict as TestVerdict
 from faber_ray.models import StepResult, TaskResult, TaskStatus
 
 __all__ = [
@@ -201,6 +210,8 @@ def verdict(submission: Submission, result: TaskResult) -> Verdict:
         if compiling.status in (TaskStatus.TIMEOUT, TaskStatus.CPU_LIMIT_EXCEEDED):
             return Verdict(6, compile_output="Compilation time limit exceeded.")
         return Verdict(6, None if compiling.status is TaskStatus.FAILURE else message, compile_output=compile_output)
+    if result.tests is not None:
+        return _judged(result, compile_output)
     if run is None:
         # No step reported running the program: the task ended around it (an ERROR, a cancel).
         status_id, message = _run_status(result, None)
@@ -213,6 +224,37 @@ def verdict(submission: Submission, result: TaskResult) -> Verdict:
         status_id, message, _nonempty(run.stdout), _nonempty(run.stderr), compile_output,
         run.exit_code, _signal(run.exit_code),
         f"{usage.cpu_time:.3f}", f"{usage.wall_time:.3f}", usage.peak_memory // 1024,
+    )
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _judged(result: TaskResult, compile_output: str | None) -> Verdict:
+    """A judged submission (its runs are tests): the status of the first run not accepted, the averages."""
+    ran: list[TestResult] = [test for test in result.tests or [] if test.verdict is not TestVerdict.SKIPPED]
+    message: str | None
+    if not ran:  # no run started: the task ended around them (an ERROR, a cancel)
+        status_id, message = _run_status(result, None)
+        if status_id == 3:
+            status_id, message = 13, _faber(result, "Internal error", "no run of the program was judged")
+        return Verdict(status_id, message, compile_output=compile_output)
+    failing = next((test for test in ran if test.verdict is not TestVerdict.ACCEPTED), None)
+    exit_code = (failing or ran[-1]).exit_code
+    message = None
+    if result.verdict is TestVerdict.ACCEPTED:
+        status_id = 3
+    elif result.verdict in (TestVerdict.WRONG_ANSWER, TestVerdict.PRESENTATION_ERROR):
+        status_id = 4
+    else:  # a limit, a crash, an error: the run's status (the task's first status that was not SUCCESS)
+        status_id, message = _run_status(result.model_copy(update={"exit_code": exit_code}), None)
+        if status_id == 3:
+            status_id, message = 13, _faber(result, "Internal error", "the judging did not finish")
+    return Verdict(
+        status_id, message, _nonempty(result.stdout), _nonempty(result.stderr), compile_output,
+        exit_code, _signal(exit_code), f"{_mean([test.time for test in ran]):.3f}",
+        f"{_mean([test.wall_time for test in ran]):.3f}", int(_mean([test.memory for test in ran])) // 1024,
     )
 
 

@@ -16,6 +16,7 @@ Bodies are decoded and translated in a worker thread
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Annotated, Any
 
@@ -139,14 +140,28 @@ Stats = Annotated[judge0_info.Statistics, Depends(statistics_of)]
 
 
 def install(app: FastAPI, service: Service) -> None:
-    """Add the routes to ``app``, with statistics that count each submission's verdict once it is judged."""
+    """Add the routes to ``app``, with statistics that count each submission's verdict once it is judged,
+    and the ``callback_url`` PUT of a submission that asked for one (sent from here, the replica)."""
     statistics = app.state.judge0_statistics = judge0_info.Statistics()
+    sending: set[asyncio.Future[bool]] = set()  # held until done: a bare task may be collected midway
+    app.state.judge0_callbacks = sending
 
     def judged(entry: Entry) -> None:
         if isinstance(entry.record, judge0.Submission) and entry.result is not None:
             statistics.judged(judge0.verdict(entry.record, entry.result).status_id)
 
-    service.on_settled.append(judged)
+    def call_back(entry: Entry) -> None:
+        record = entry.record
+        if not isinstance(record, judge0.Submission) or entry.result is None:
+            return
+        url = record.request.get("callback_url")
+        if url:
+            body = judge0.submission_json(record, entry.result, finished_at=entry.finished_at, base64_encoded=True)
+            future = asyncio.ensure_future(judge0.send_callback(url, body))
+            sending.add(future)
+            future.add_done_callback(sending.discard)
+
+    service.on_settled += [judged, call_back]
     app.include_router(router)
 
 
