@@ -19,15 +19,16 @@ cluster grows.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
-from ray.util.state import list_actors
 
 from faber_ray import ExecutorConfig, Task, TaskExecutor, TaskStatus
+from faber_ray.actors.options import NAMESPACE
 from faber_ray.sandbox.runner import SandboxRunner
 
 CENTRAL = ("TaskExecutor", "Scheduler", "Monitor", "ResultCollector")
@@ -41,13 +42,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def actor_pids(tag: str) -> dict[str, list[int]]:
-    """Class name -> pids of this executor's actors (their names end with the executor's tag)."""
-    pids: dict[str, list[int]] = {}
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], detail=True, limit=10_000):
-        if actor.name and (actor.name.endswith(f"-{tag}") or actor.name == tag):
-            pids.setdefault(actor.class_name, []).append(actor.pid)
-    return pids
+def actor_pids(executor: Any, tag: str) -> dict[str, list[int]]:
+    """Class name -> pids of this executor's actors, each asked for its own pid (no state API, which
+    needs a dashboard that a ``cluster_utils`` cluster does not start)."""
+    workers = [w["name"] for node in ray.get(executor.cluster.remote())["nodes"].values() for w in node["workers"]]
+    names = {"TaskExecutor": [tag], "Scheduler": [f"scheduler-{tag}"], "Monitor": [f"monitor-{tag}"],
+             "ResultCollector": [f"collector-{tag}"], "SandboxWorker": workers}
+    return {
+        cls: [ray.get(ray.get_actor(name, namespace=NAMESPACE).__ray_call__.remote(lambda _: os.getpid()))
+              for name in actors]
+        for cls, actors in names.items()
+    }
 
 
 def run_batch(executor: Any, tasks: list[Task]) -> float:
@@ -61,7 +66,7 @@ def run_batch(executor: Any, tasks: list[Task]) -> float:
 
 def cpu_section(executor: Any, tag: str, count: int, slots: int) -> None:
     tasks = [Task(command="echo", args=[str(i)]) for i in range(count)]
-    pids = actor_pids(tag)
+    pids = actor_pids(executor, tag)
     before = {cls: sum(cpu_seconds(p) for p in ps) for cls, ps in pids.items()}
     elapsed = run_batch(executor, tasks)
     after = {cls: sum(cpu_seconds(p) for p in ps) for cls, ps in pids.items()}
