@@ -127,17 +127,20 @@ def test_wait_true_answers_the_judged_submission(api: Api) -> None:
 
 
 def test_a_full_queue_is_503_queue_is_full(api: Api) -> None:
-    """The executor's queue (64) cannot take 20 more while 4 run and 60 wait: Judge0's answer."""
-    with api.judge0() as raw, api.native() as native:
-        sleepers = native.post("/v1/tasks", json={"tasks": [{"command": "sleep", "args": ["300"]}] * 64}).json()["ids"]
+    """The executor's queue (64) cannot take 20 more while 4 run and 60 wait: Judge0's answer. (Two users
+    fill it, each under the per-user quota of 48.)"""
+    with api.judge0() as raw, api.native() as native, api.native(api.other_token) as bob:
+        sleep = {"tasks": [{"command": "sleep", "args": ["300"]}] * 32}
+        sleepers = [(native, i) for i in native.post("/v1/tasks", json=sleep).json()["ids"]]
+        sleepers += [(bob, i) for i in bob.post("/v1/tasks", json=sleep).json()["ids"]]
         try:
             body = {"submissions": [{"source_code": "echo x", "language_id": 46}] * 20}
             answer = raw.post("/submissions/batch", json=body)
             assert answer.status_code == 503, answer.text
             assert answer.json() == {"error": "queue is full"}
         finally:
-            for execution_id in sleepers:
-                native.delete(f"/v1/tasks/{execution_id}")
+            for client, execution_id in sleepers:
+                client.delete(f"/v1/tasks/{execution_id}")
 
 
 def test_http_errors_read_as_judge0s(api: Api) -> None:
