@@ -9,7 +9,11 @@ actors reserve no CPU: they only wait on the executor, and the CPUs are the
 sandboxes'.
 
 A private executor (``address=None``) is started once, when the processor is
-first applied, as a named actor that every actor of the pool finds by name.
+first applied, as a named actor that every actor of the pool finds by name. If
+the driver has no Ray yet, building the processor starts a local one of its
+own, as ``faber-ray run`` does: Ray Data's own ``ray.init()`` would join any
+cluster running on the machine. To use a cluster, ``ray.init(address=...)``
+first.
 It is owned by this driver, so it goes when the driver goes; ``shutdown()``
 (also called at interpreter exit, and by ``with``) removes its containers.
 """
@@ -47,6 +51,12 @@ class Processor:
         self._postprocess = postprocess
         self._executor: ActorHandle | None = None
         self._name: str | None = None
+        # Ray now, before the caller's first ray.data call: Ray Data's own ray.init() would join any Ray
+        # cluster this machine runs (someone else's), where a private executor has no business.
+        if config.private:
+            ensure_ray(None)  # a Ray this driver already runs, or a local one of its own
+        else:
+            self._start()
 
     def __call__(self, ds: Dataset) -> Dataset:
         name = self._start()
@@ -118,7 +128,7 @@ class Processor:
             self._executor = connect(None if address == SHARED else address)
             self._name = SHARED_EXECUTOR_NAME
             return self._name
-        ensure_ray(None)  # joins nothing: a Ray this driver already runs, or a local one of its own
+        ensure_ray(None)
         name = f"data-{uuid.uuid4().hex[:8]}"
         config = self.config.executor_config
         assert config is None or isinstance(config, ExecutorConfig)
