@@ -51,7 +51,7 @@ def _refuse(reason: str, option: str) -> TaskValidationError:
 def _check(args: argparse.Namespace) -> None:
     parquet_out = str(args.output or "").rstrip("/").endswith(".parquet")
     if args.tasks == "-":
-        raise _refuse("Parquet input must be a file or a directory, not stdin", "TASKS")
+        raise _refuse("with Parquet, TASKS must be a file or a directory (stdin cannot be read by Ray Data)", "TASKS")
     if not Path(args.tasks).exists():
         raise _refuse(f"{args.tasks}: No such file or directory", "TASKS")
     if args.resume and not parquet_out:

@@ -12,9 +12,10 @@ Plain functions, no Ray, so the row format is one small module to read.
 
 Other columns (an id, metadata) are the row's own and are passed through.
 Columnar data has no "missing": a Parquet struct or a column of dicts with
-different keys gives every row every key, ``None`` where it had none. So a
-``None`` inside a columnar task means "not given" and is dropped before the
-task is read (every field of a task takes ``None`` as its default anyway).
+different keys gives every row every key, ``None`` (or pandas' NaN) where it
+had none. So a null inside a columnar task means "not given" and is dropped
+before the task is read (every field of a task takes ``None`` as its default
+anyway).
 
 **Out.** The input row, plus :data:`RESULT_SCHEMA`'s columns. Their types are
 fixed, so every block of a pipeline has the same schema (a block whose rows
@@ -24,6 +25,7 @@ were all refused would otherwise give ``null`` columns Parquet cannot append to)
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,10 +64,16 @@ RESULT_SCHEMA = pa.schema([
 RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA.names)
 
 
+def _missing(value: Any) -> bool:
+    """Null as columnar data writes it: ``None``, or pandas' NaN (Ray Data reads some JSON through pandas,
+    which fills a list column's holes with NaN). No field of a task takes NaN (it is refused as a number)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _given(value: Any) -> Any:
-    """``value`` without the ``None`` entries of its dicts, at every depth (see the module's docstring)."""
+    """``value`` without the null entries of its dicts, at every depth (see the module's docstring)."""
     if isinstance(value, Mapping):
-        return {key: _given(item) for key, item in value.items() if item is not None}
+        return {key: _given(item) for key, item in value.items() if not _missing(item)}
     if isinstance(value, list):
         return [_given(item) for item in value]
     return value
@@ -73,7 +81,7 @@ def _given(value: Any) -> Any:
 
 def task_of_row(row: Mapping[str, Any]) -> Any:
     """The task a row gives (a dict for :func:`faber_ray.validation.validate_task` to check), or a refusal."""
-    if row.get("task") is not None:
+    if not _missing(row.get("task")):
         task = row["task"]
         if isinstance(task, (str, bytes)):
             try:
@@ -85,9 +93,9 @@ def task_of_row(row: Mapping[str, Any]) -> Any:
         raise TaskValidationError(
             f"the task column holds a {type(task).__name__}; give a dict or a JSON string", field="task"
         )
-    if row.get("language") is not None:
-        return _given({key: row[key] for key in SPEC_KEYS if row.get(key) is not None})
-    fields = _given({key: row[key] for key in TASK_FIELDS if row.get(key) is not None})
+    if not _missing(row.get("language")):
+        return _given({key: row[key] for key in SPEC_KEYS if key in row})
+    fields = _given({key: row[key] for key in TASK_FIELDS if key in row})
     if not fields:
         raise TaskValidationError(
             "the row gives no task: add a 'task' column (a dict or JSON), the language form's columns "

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 import ray.data
 from cli_support import sandbox_dirs
 
+from faber_ray.cli import main
 from faber_ray.data import RESULT_SCHEMA, Processor
 from faber_ray.data.rows import REFUSED
 
@@ -80,3 +82,23 @@ def test_faber_ray_batch_parquet_to_parquet_and_a_resume_that_finds_everything_w
         lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
         assert sorted((line["id"], line["status"]) for line in lines) == sorted(
             (row["id"], _want(row)[0]) for row in rows)
+
+
+def test_batch_refuses_what_parquet_mode_cannot_do_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_input(tmp_path / "in.parquet", 4)
+    source = str(tmp_path / "in.parquet")
+    cases = [
+        (["batch", source, "-o", str(tmp_path / "out.parquet"), "--resume"], "--resume with Parquet needs --id-column"),
+        (["batch", source, "-o", str(tmp_path / "out.jsonl"), "--resume", "--id-column", "id"],
+         "--resume with Parquet needs -o OUT.parquet"),
+        (["batch", source, "-o", str(tmp_path / "out.parquet"), "--resume", "--id-column", "id"],
+         "--resume found no checkpoint"),
+        (["batch", str(tmp_path / "missing.parquet")], "No such file or directory"),
+        (["batch", str(tmp_path / "t.jsonl"), "--id-column", "id"], "--id-column applies when TASKS or -o is Parquet"),
+    ]
+    (tmp_path / "t.jsonl").write_text('{"command": "echo"}\n')
+    for argv, sentence in cases:
+        assert main(argv) == 2, argv
+        assert sentence in capsys.readouterr().err, argv
