@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import docker
+import docker.errors
 import pytest
 from ray.cluster_utils import Cluster
 
