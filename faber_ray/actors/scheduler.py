@@ -104,7 +104,7 @@ class Scheduler(SchedulerViews, Dedupe):
     async def shutdown(self) -> int:
         """Cancel what is queued, stop what runs, remove every container; returns containers removed."""
         self._closed = True
-        for execution_id in self._book.ids(Phase.WAITING) + self._queue.ids():
+        for execution_id in self._book.ids(Phase.WAITING) + self._book.ids(Phase.JOINED) + self._queue.ids():
             self._queue.remove(execution_id)
             self._book.cancel(execution_id, BY_SHUTDOWN)
             self._end_cancelled(execution_id, f"{BY_SHUTDOWN} while it was queued")
@@ -288,7 +288,8 @@ class Scheduler(SchedulerViews, Dedupe):
         return future
 
     async def _notify_room(self) -> None:
-        assert self._room is not None
+        if self._room is None:  # shut down before it started: nobody can be waiting
+            return
         async with self._room:
             self._room.notify_all()
 
@@ -376,6 +377,8 @@ class Scheduler(SchedulerViews, Dedupe):
             stamps.returned, stamps.worker_busy = now, busy
             stamps.sandbox = result.startup_time + result.wall_time
             self._end_run(record)
+            # Counted here, on the head, not by the worker: a worker's counts die with it, unexported.
+            metrics.task_finished(result.status, result.node_id, result.wall_time, result.startup_time)
             self._finish(result)
         self._wake_dispatch()
 
@@ -449,8 +452,7 @@ class Scheduler(SchedulerViews, Dedupe):
         return self._ended(item, TaskStatus.CANCELLED, reason)
 
     def _ended(self, item: QueuedTask, status: TaskStatus, reason: str, node: str = "") -> Ended:
-        """A result this Scheduler makes itself (cancelled, or lost to faults): rare, so made whole, and
-        counted here (a worker counts the results of the tasks it ran)."""
+        """A result this Scheduler makes itself (cancelled, or lost to faults): rare, so made whole."""
         result = Ended.of(
             item.ended(status, reason, image=self._config.default_image, sandbox=self._config.sandbox_mode, node=node)
         )

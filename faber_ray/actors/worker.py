@@ -17,7 +17,6 @@ import docker
 import docker.errors
 import ray
 
-from faber_ray.actors import metrics
 from faber_ray.actors.batching import Batcher
 from faber_ray.actors.relay import RelayBook
 from faber_ray.actors.options import NAMESPACE
@@ -211,7 +210,6 @@ class SandboxWorker:
             result, busy = self._run(execution_id, task, attempt)
             assert self._results is not None
             ended = Ended.of(result)
-            metrics.task_finished(ended.status, ended.node_id, ended.wall_time, ended.startup_time)
             with self._lock:
                 # Alone, the result goes at once (latency); among others, it waits a little for company
                 # (throughput: a call costs the Scheduler far more than one more result in it).

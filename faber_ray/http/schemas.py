@@ -17,7 +17,7 @@ wrong). Each route passes :func:`request_body` as its ``openapi_extra``, and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 from faber_ray.http.judge0.languages import JUDGE0_LANGUAGES
 from faber_ray.http.judge0.requests import MAX_OPTIONS_LENGTH
 from faber_ray.languages import LANGUAGES
+from faber_ray.judging import Checker, TestCase
 from faber_ray.models import ResourceLimits, Task
 
 __all__ = [
@@ -51,6 +52,15 @@ class LanguageTask(BaseModel):
     limits: ResourceLimits | None = Field(default=None, description="Limits of each run step.")
     compile_limits: ResourceLimits | None = Field(default=None, description="Limits of the compile step.")
     collect: list[str] | None = Field(default=None, description="Glob patterns of files to return.")
+    tests: list[TestCase] | None = Field(
+        default=None, description="Tests to judge the program on (not with inputs); see the README's Judging."
+    )
+    checker: str | Checker | None = Field(
+        default=None, description='A built-in checker ("lines", "exact", "tokens", "float:EPS", "unordered-lines") '
+        "or {language, source, limits}.",
+    )
+    stop: Literal["never", "first_failure", "group"] | None = Field(default=None, description="When to stop judging.")
+    interactor: Checker | None = Field(default=None, description="A program that talks with the judged one.")
 
 
 class TaskBatch(BaseModel):
