@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_by_key ON results (content_key) WHERE content_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS results_by_age ON results (finished_at);
+CREATE TABLE IF NOT EXISTS notes (
+    execution_id TEXT PRIMARY KEY,
+    owner TEXT,
+    kept_at REAL NOT NULL,
+    note BLOB NOT NULL
+);
 """
 
 
@@ -111,6 +117,25 @@ class ResultStore:
         ).fetchone()
         return (row[0], bytes(row[1])) if row is not None else None
 
+    def put_notes(self, rows: Sequence[tuple[str, str | None, bytes]]) -> None:
+        """Keep ``(execution id, owner, bytes)`` beside the results: what a front end needs to answer for
+        an execution after a restart (the HTTP API's Judge0 submission records)."""
+        now = self._clock()
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO notes VALUES (?, ?, ?, ?)",
+                                     [(execution_id, owner, now, note) for execution_id, owner, note in rows])
+        except sqlite3.Error as error:
+            raise ExecutionError(f"the result store {self.path!r} could not keep {len(rows)} note(s): {error}") from None
+
+    def note(self, execution_id: str) -> tuple[str | None, bytes] | None:
+        row = self._db.execute(
+            "SELECT owner, note FROM notes WHERE execution_id = ? AND kept_at >= ?",
+            (execution_id, self._clock() - self.retention_seconds),
+        ).fetchone()
+        return (row[0], bytes(row[1])) if row is not None else None
+
     def prune(self) -> int:
         """Delete rows older than the retention; returns how many."""
         self._last_prune = self._clock()
@@ -119,6 +144,7 @@ class ResultStore:
             deleted = self._db.execute(
                 "DELETE FROM results WHERE finished_at < ?", (self._last_prune - self.retention_seconds,)
             ).rowcount
+            self._db.execute("DELETE FROM notes WHERE kept_at < ?", (self._last_prune - self.retention_seconds,))
         return int(deleted)
 
     def count(self) -> int:

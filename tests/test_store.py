@@ -63,3 +63,14 @@ def test_a_missing_folder_a_read_only_file_and_a_corrupt_file_are_refused_as_sen
     with pytest.raises(ConfigurationError, match="cannot be used") as caught:
         ResultStore(str(corrupt), 60)
     assert caught.value.field == "result_store"
+
+
+def test_notes_are_kept_beside_the_results_and_pruned_with_them(tmp_path: Path) -> None:
+    now = [0.0]
+    store = ResultStore(str(tmp_path / "r.db"), retention_seconds=60, clock=lambda: now[0])
+    store.put_notes([("e1", "alice", b"the submission as posted")])
+    assert store.note("e1") == ("alice", b"the submission as posted") and store.note("e2") is None
+    now[0] += 61
+    assert store.note("e1") is None
+    store.prune()
+    assert store._db.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 0  # noqa: SLF001

@@ -94,6 +94,21 @@ class ResultCollector:
             return None
         return entry[1]
 
+    def keep_notes(self, notes: list[tuple[str, str | None, bytes]]) -> None:
+        """Keep ``(execution id, owner, bytes)`` in the store, if there is one (else nothing outlives us)."""
+        if self._store is not None:
+            try:
+                self._store.put_notes(notes)
+            except ExecutionError as error:
+                log.error("%s", error)
+
+    def note(self, execution_id: str, user: str | None = None) -> bytes | None:
+        """A kept note; None if unknown, or not ``user``'s."""
+        found = self._store.note(execution_id) if self._store is not None else None
+        if found is None or not owned_by(found[0], user):
+            return None
+        return found[1]
+
     def find(self, keys: list[str]) -> dict[str, tuple[str, Frozen[TaskResult]]]:
         """For each content key with a reusable result (cached, or in the store): ``(execution id, result)``."""
         found: dict[str, tuple[str, Frozen[TaskResult]]] = {}

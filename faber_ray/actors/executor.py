@@ -224,6 +224,16 @@ class TaskExecutor:
         frozen: Frozen[TaskResult] | None = await self._collector.get.remote(execution_id, user)
         return thawing(frozen) if frozen is not None else None
 
+    async def keep_notes(self, notes: list[tuple[str, str | None, bytes]]) -> None:
+        """Keep ``(execution id, owner, bytes)`` with the results in ``result_store`` (a front end's record
+        of what it submitted, so that it can answer after a restart); nothing without a store."""
+        self._collector.keep_notes.remote(notes)
+
+    async def note(self, execution_id: str, user: str | None = None) -> bytes | None:
+        """A note kept with ``keep_notes``; None if unknown, expired, or not ``user``'s."""
+        found: bytes | None = await self._collector.note.remote(execution_id, user)
+        return found
+
     async def cancel(self, execution_id: str, user: str | None = None) -> bool:
         """Cancel a queued or running task: True if it will end CANCELLED; False if it has finished, is
         unknown, or is not ``user``'s."""

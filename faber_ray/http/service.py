@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import time
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -88,14 +89,32 @@ class Service:
             ids, refs = await self.executor.submit_with_ids.remote(list(tasks), user, False, priority)
         except ExecutorError as error:
             raise unwrap_error(error) from None
+        notes: list[tuple[str, str | None, bytes]] = []
         for position, (execution_id, ref) in enumerate(zip(ids, refs)):
             entry = Entry(user, records(execution_id, position) if records is not None else None)
             self._book.add(execution_id, entry)
+            portable = getattr(entry.record, "portable", None)  # a Judge0 submission's record
+            if portable is not None:
+                notes.append((execution_id, user, pickle.dumps(portable())))
             settling = asyncio.ensure_future(self._settle(execution_id, entry, ref))
             self._settling.add(settling)
             settling.add_done_callback(self._settling.discard)
+        if notes:  # kept with the results (with a result_store), so that a restarted replica can answer
+            self.executor.keep_notes.remote(notes)
         log.info("user %s submitted %d task(s): %s", user, len(ids), ", ".join(ids[:5]))
         return list(ids)
+
+    async def restored(self, execution_id: str, user: str) -> tuple[Any, TaskResult] | None:
+        """A finished submission this replica's book does not hold (it was restarted): the record it
+        kept with the results, and the result; None if there is none (or it is another user's)."""
+        note: bytes | None = await self.executor.note.remote(execution_id, user)
+        if note is None:
+            return None
+        result: TaskResult | None = await self.executor.get_result.remote(execution_id, user)
+        if result is None:
+            return None
+        # The note was pickled by this code, into the store the operator configured: not task input.
+        return pickle.loads(note), result  # noqa: S301
 
     async def _settle(self, execution_id: str, entry: Entry, ref: ray.ObjectRef) -> None:
         try:

@@ -185,7 +185,7 @@ def _port_free(port: int) -> bool:
 def test_sigterm_stops_serve_as_ctrl_c_does_and_a_generated_token_is_kept_across_restarts(box: Sandbox) -> None:
     """What systemd, `docker stop` and Kubernetes send: exit 0, nothing of its Ray left, the port free. The
     next serve on the port keeps the token (saved clients keep working) and finds the results the last one
-    made; --rotate-token makes a new token."""
+    made, /v1 ids and Judge0 tokens alike; --rotate-token makes a new token."""
     port = free_port()
     cache = str(box.home / ".cache")
     tokens = []
@@ -205,9 +205,20 @@ def test_sigterm_stops_serve_as_ctrl_c_does_and_a_generated_token_is_kept_across
                                  json={"command": "echo", "args": ["before"]}, timeout=60)
                 assert ran.status_code == 200, ran.text
                 kept_id = ran.json()["results"][0]["execution_id"]
+                judged = httpx.post(f"http://127.0.0.1:{port}/judge0/submissions", params={"wait": "true"},
+                                    headers={"X-Auth-Token": tokens[-1][0]}, timeout=60,
+                                    json={"source_code": "print('judged')", "language_id": 71})
+                assert judged.status_code == 201, judged.text
+                kept_token = judged.json()["token"]
             elif not extra:  # ... are found after it: the store in faber-ray's cache
                 found_task = httpx.get(f"http://127.0.0.1:{port}/v1/tasks/{kept_id}", headers=bearer, timeout=30)
                 assert found_task.status_code == 200 and found_task.json()["stdout"] == "before\n", found_task.text
+                found_sub = httpx.get(f"http://127.0.0.1:{port}/judge0/submissions/{kept_token}",
+                                      params={"fields": "stdout,status,language_id"},
+                                      headers={"X-Auth-Token": tokens[-1][0]}, timeout=30)
+                assert found_sub.status_code == 200, found_sub.text
+                assert found_sub.json() == {"stdout": "judged\n", "status": {"id": 3, "description": "Accepted"},
+                                            "language_id": 71}
             _stopped_by(server, signal.SIGTERM, lines)
         finally:
             if server.poll() is None:

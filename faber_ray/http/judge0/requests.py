@@ -128,6 +128,12 @@ class Submission:
             + (len(files) if isinstance(files, str) else 0)
         )
 
+    def portable(self) -> Submission:
+        """The settled record with its request as a plain dict, which pickles (a read-only view does
+        not): what the replica keeps with the results, to answer after a restart."""
+        settled = self.settled()
+        return dataclasses.replace(settled, request=dict(settled.request))
+
     def settled(self) -> Submission:
         """The record once the run is over: ``additional_files`` (a zip of up to 64 MiB) is not kept."""
         if self.request.get("additional_files") is None:

@@ -86,7 +86,12 @@ async def _answer(
 ) -> dict[str, Any] | None:
     """``user``'s submission as Judge0 shows it; None for an unknown token or another user's."""
     entry = service.entry(token, user)
-    if entry is None or not isinstance(entry.record, judge0.Submission):
+    if entry is None:  # not in this replica's book: perhaps made before a restart, and kept in the store
+        restored = await service.restored(token, user)
+        if restored is None or not isinstance(restored[0], judge0.Submission):
+            return None
+        return judge0.submission_json(restored[0], restored[1], fields=fields, base64_encoded=encoded)
+    if not isinstance(entry.record, judge0.Submission):
         return None
     result: TaskResult | None = entry.result
     running = result is None and await service.state_of(token, entry) == "running"
