@@ -12,7 +12,7 @@ import pytest
 import ray
 from cli_support import free_port, poll  # noqa: F401 - free_port is used from here
 
-from faber_ray.models import Task
+from faber_ray.models import Task, TaskResult
 from faber_ray.sandbox.labels import LABEL, LABEL_NODE_ID, LABEL_OWNER
 from faber_ray.sandbox.reaper import maker_is_gone, list_sandboxes
 
@@ -151,3 +151,30 @@ def vanished_image(executor: Any, engine: docker.DockerClient, name: str = "fabe
     finally:
         engine.api.remove_image(name)
     return name
+
+
+# Timestamps taken in the containers: how many tasks ran at once, measured where they ran.
+
+
+def timed(seconds: float, memory: str | None = None, max_processes: int | None = None) -> Task:
+    """Prints its own start and end (host clock, nanoseconds) around a sleep."""
+    limits = {"memory": memory, "disk": "10MiB"} if memory else None
+    if max_processes is not None:
+        limits = {**(limits or {}), "max_processes": max_processes}
+    return Task.model_validate(
+        {"command": "sh", "args": ["-c", f"date +%s.%N; sleep {seconds}; date +%s.%N"], "limits": limits}
+    )
+
+
+def interval(result: TaskResult) -> tuple[float, float]:
+    start, end = result.stdout.split()
+    return float(start), float(end)
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    level = peak = 0
+    for _, step in events:
+        level += step
+        peak = max(peak, level)
+    return peak

@@ -18,7 +18,8 @@ import docker
 import pytest
 import ray
 from actor_support import (
-    cluster_containers, shut_down, sleeper, sleeping, stats, vanished_image, view, wait_until, worker_names,
+    cluster_containers, interval, max_overlap, shut_down, sleeper, sleeping, stats, timed, vanished_image, view,
+    wait_until, worker_names,
 )
 from ray.util.state import list_actors
 
@@ -71,30 +72,6 @@ def tight(make_executor: Any) -> Any:
 
 def echo(word: str) -> Task:
     return Task(command="echo", args=[word])
-
-
-def timed(seconds: float, memory: str | None = None, max_processes: int | None = None) -> Task:
-    """Prints its own start and end (host clock, nanoseconds) around a sleep."""
-    limits = {"memory": memory, "disk": "10MiB"} if memory else None
-    if max_processes is not None:
-        limits = {**(limits or {}), "max_processes": max_processes}
-    return Task.model_validate(
-        {"command": "sh", "args": ["-c", f"date +%s.%N; sleep {seconds}; date +%s.%N"], "limits": limits}
-    )
-
-
-def interval(result: TaskResult) -> tuple[float, float]:
-    start, end = result.stdout.split()
-    return float(start), float(end)
-
-
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    level = peak = 0
-    for _, step in events:
-        level += step
-        peak = max(peak, level)
-    return peak
 
 
 def run_container(engine: docker.DockerClient, labels: dict[str, str]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import ray
-from actor_support import view, wait_until, worker_names
+from actor_support import interval, max_overlap, timed, view, wait_until, worker_names
 from ray.cluster_utils import Cluster
 
 from faber_ray import QueueFullError, Task, TaskResult, TaskStatus
@@ -27,27 +27,9 @@ def sandbox_mode() -> str:
     return "warm"
 
 
-def stamped(seconds: float, memory: str | None = None) -> Task:
-    """Prints its start and end (host clock) around a sleep."""
-    limits = {"memory": memory, "disk": "10MiB"} if memory else None
-    return Task.model_validate(
-        {"command": "sh", "args": ["-c", f"date +%s.%N; sleep {seconds}; date +%s.%N"], "limits": limits}
-    )
-
-
 def span(result: TaskResult) -> tuple[float, float]:
     assert result.status is TaskStatus.SUCCESS, (result.status, result.error)
-    start, end = result.stdout.split()
-    return float(start), float(end)
-
-
-def max_overlap(spans: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    level = peak = 0
-    for _, step in events:
-        level += step
-        peak = max(peak, level)
-    return peak
+    return interval(result)
 
 
 def gather(refs: list[Any]) -> list[TaskResult]:
@@ -56,9 +38,9 @@ def gather(refs: list[Any]) -> list[TaskResult]:
 
 def test_a_higher_priority_overtakes_a_queue_of_lower_ones(make_executor: Any) -> None:
     executor = make_executor(name="fs-priority", max_concurrent_tasks=2)
-    low = ray.get(executor.submit.remote([stamped(0.4) for _ in range(14)], "alice"))
+    low = ray.get(executor.submit.remote([timed(0.4) for _ in range(14)], "alice"))
     wait_until(lambda: ray.get(executor.stats.remote()).running == 2, "the low ones to run")
-    high = ray.get(executor.submit.remote([stamped(0.4) for _ in range(2)], "alice", 5))
+    high = ray.get(executor.submit.remote([timed(0.4) for _ in range(2)], "alice", 5))
     low_starts = sorted(span(r)[0] for r in gather(low))
     high_start = max(span(r)[0] for r in gather(high))
     before = sum(start < high_start for start in low_starts)
@@ -68,10 +50,10 @@ def test_a_higher_priority_overtakes_a_queue_of_lower_ones(make_executor: Any) -
 
 def test_a_late_small_user_starts_within_about_one_run_while_another_floods(make_executor: Any) -> None:
     executor = make_executor(name="fs-late", max_concurrent_tasks=2)
-    flood = ray.get(executor.submit.remote([stamped(0.5) for _ in range(40)], "flooder"))
+    flood = ray.get(executor.submit.remote([timed(0.5) for _ in range(40)], "flooder"))
     wait_until(lambda: ray.get(executor.stats.remote()).running == 2, "the flood to run")
     submitted = time.time()
-    late = gather(ray.get(executor.submit.remote([stamped(0.5) for _ in range(3)], "late")))
+    late = gather(ray.get(executor.submit.remote([timed(0.5) for _ in range(3)], "late")))
     late_starts = sorted(span(r)[0] for r in late)
     flood_starts = [span(r)[0] for r in gather(flood)]
     before_first = sum(submitted < start < late_starts[0] for start in flood_starts)
@@ -87,8 +69,8 @@ def test_a_late_small_user_starts_within_about_one_run_while_another_floods(make
 
 def test_two_flooding_users_get_their_weighted_shares(make_executor: Any) -> None:
     executor = make_executor(name="fs-weights", max_concurrent_tasks=4, user_weights={"heavy": 3.0})
-    heavy = ray.get(executor.submit.remote([stamped(0.2) for _ in range(120)], "heavy"))
-    light = ray.get(executor.submit.remote([stamped(0.2) for _ in range(120)], "light"))
+    heavy = ray.get(executor.submit.remote([timed(0.2) for _ in range(120)], "heavy"))
+    light = ray.get(executor.submit.remote([timed(0.2) for _ in range(120)], "light"))
     heavy_starts = sorted(span(r)[0] for r in gather(heavy))
     light_starts = sorted(span(r)[0] for r in gather(light))
     # While both have tasks waiting: from the light user's first start to the first user's last.
@@ -103,13 +85,13 @@ def test_per_user_quotas_refuse_naming_the_user_and_never_block_another(make_exe
         name="fs-quota", max_concurrent_tasks=3, max_queued_per_user=3, max_running_per_user=1
     )
     with pytest.raises(QueueFullError) as refused:
-        ray.get(executor.submit_with_ids.remote([stamped(0.1) for _ in range(5)], "alice", False))
+        ray.get(executor.submit_with_ids.remote([timed(0.1) for _ in range(5)], "alice", False))
     assert "user 'alice'" in str(refused.value) and "max_queued_per_user is 3" in str(refused.value)
 
     # Alice's 8 wait for her room only; Bob's go in at once and run beside hers.
-    alice = ray.get(executor.submit.remote([stamped(0.3) for _ in range(8)], "alice"))
+    alice = ray.get(executor.submit.remote([timed(0.3) for _ in range(8)], "alice"))
     wait_until(lambda: ray.get(executor.stats.remote("alice")).users["alice"].queued >= 3, "alice's quota to fill")
-    _, bob = ray.get(executor.submit_with_ids.remote([stamped(0.3) for _ in range(2)], "bob", False))
+    _, bob = ray.get(executor.submit_with_ids.remote([timed(0.3) for _ in range(2)], "bob", False))
     alice_spans = [span(r) for r in gather(alice)]
     bob_spans = [span(r) for r in gather(bob)]
     assert max_overlap(alice_spans) == 1, "max_running_per_user=1, yet alice ran tasks side by side"
@@ -122,7 +104,7 @@ def test_per_user_quotas_refuse_naming_the_user_and_never_block_another(make_exe
 def test_the_monitor_killed_mid_batch_changes_no_admission_and_loses_no_task(make_executor: Any) -> None:
     # 300 MiB per node for sandboxes, 200 MiB per task: one at a time per node, whatever the Monitor does.
     executor = make_executor(name="fs-monitor", max_concurrent_tasks=6, node_sandbox_memory=300 * 1024**2)
-    refs = ray.get(executor.submit.remote([stamped(0.5, memory="200MiB") for _ in range(12)]))
+    refs = ray.get(executor.submit.remote([timed(0.5, memory="200MiB") for _ in range(12)]))
     wait_until(lambda: ray.get(executor.stats.remote()).running >= 1, "the batch to run")
     tag = next(iter(worker_names(executor))).split("-", 3)[3]  # worker-<node>-<i>-<tag>
     monitor = ray.get_actor(f"monitor-{tag}", namespace=NAMESPACE)
@@ -162,7 +144,7 @@ def test_a_worker_joining_mid_batch_never_lets_more_than_the_cap_run(
     ray_cluster: Cluster, make_executor: Any
 ) -> None:
     executor = make_executor(name="fs-join", max_concurrent_tasks=4)
-    refs = ray.get(executor.submit.remote([stamped(0.6) for _ in range(30)]))
+    refs = ray.get(executor.submit.remote([timed(0.6) for _ in range(30)]))
     wait_until(lambda: ray.get(executor.stats.remote()).running == 4, "the batch to fill the cap")
     node = ray_cluster.add_node(num_cpus=1)
     try:
