@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
+from faber_ray.config import ExecutorConfig, ResolvedLimits
 from faber_ray.errors import TaskValidationError
 from faber_ray.judging.cases import Checker, Judging, Stop, TestCase
 from faber_ray.models import ResourceLimits, Step, Task, Text
@@ -34,7 +35,8 @@ from faber_ray.reporting import ReportingModel, printable
 from faber_ray.steps import merge_limits
 
 __all__ = [
-    "LANGUAGES", "SPEC_KEYS", "Language", "LanguageSpec", "from_json", "language", "task", "task_from_spec",
+    "LANGUAGES", "SPEC_KEYS", "Language", "LanguageSpec", "from_json", "helper_limits", "language", "task",
+    "task_from_spec",
 ]
 
 MiB = 1024**2
@@ -139,6 +141,17 @@ def language(name: str) -> Language:
         raise TaskValidationError(
             f"unknown language {name!r}; faber-ray knows {', '.join(sorted(LANGUAGES))}", field="language"
         ) from None
+
+
+def helper_limits(checker: Checker, config: ExecutorConfig) -> tuple[ResolvedLimits | None, ResolvedLimits]:
+    """The limits of a custom checker's (or an interactor's) sandbox: its compile's (None for an
+    interpreted language) and its run's. One place for both, so that admission reserves exactly
+    what that sandbox is given."""
+    lang = language(checker.language)
+    run = config.resolve_limits(merge_limits(lang.run_limits, checker.limits))
+    if lang.compile is None:
+        return None, run
+    return config.resolve_limits(merge_limits(lang.compile_limits, checker.limits)), run
 
 
 _language = language  # task() takes a parameter of that name, as its contract says

@@ -2,9 +2,9 @@
 
 A step's limits fall back field by field to the task's, then to the config's
 defaults. The sandbox is shared by every step, so what it is made with (the
-size of its writable mounts) and what the scheduler reserves (memory) are the
-largest any step needs. Plain Python: the validator, the executor and the
-sandbox all read a task the same way.
+size of its writable mounts) is the largest any step needs; what admission
+reserves for a task is ``sandbox.spec.task_memory`` and ``task_pids``. Plain
+Python: the validator, the executor and the sandbox all read a task the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from faber_ray.config import ExecutorConfig, ResolvedLimits
 from faber_ray.models import ResourceLimits, Task
 
-__all__ = ["Run", "merge_limits", "runs_of", "sandbox_disk", "task_memory"]
+__all__ = ["Run", "merge_limits", "runs_of", "sandbox_disk"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,3 @@ def sandbox_disk(task: Task, config: ExecutorConfig) -> int:
     """The size of each writable mount: the largest ``disk`` of any run (each run's own ``disk``
     caps the files it writes, as RLIMIT_FSIZE)."""
     return max(run.limits.disk for run in runs_of(task, config))
-
-
-def task_memory(task: Task, config: ExecutorConfig) -> int:
-    """What the task may use at once, so what admission reserves: the largest memory of any run."""
-    return max(run.limits.memory for run in runs_of(task, config))

@@ -595,7 +595,8 @@ def test_steps_and_collect_are_refused_with_field_and_reason(fields: dict, field
 
 
 def test_a_step_inherits_the_tasks_limits_and_the_ceilings_hold_for_the_merge() -> None:
-    from faber_ray.steps import runs_of, sandbox_disk, task_memory
+    from faber_ray.sandbox.spec import task_memory
+    from faber_ray.steps import runs_of, sandbox_disk
 
     config = ExecutorConfig()
     task = validate_task(

@@ -30,9 +30,8 @@ from faber_ray.ids import new_execution_id
 from faber_ray.scheduling.fairqueue import ANONYMOUS
 from faber_ray.scheduling.flights import content_key
 from faber_ray.scheduling.watchers import WatcherCaps
-from faber_ray.sandbox.spec import task_pids
+from faber_ray.sandbox.spec import task_memory, task_pids
 from faber_ray.scheduling.ledger import Need
-from faber_ray.steps import task_memory
 from faber_ray.validation import validate_batch
 
 __all__ = ["TaskExecutor"]

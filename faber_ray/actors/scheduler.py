@@ -143,7 +143,8 @@ class Scheduler(SchedulerViews, Dedupe):
         for index, need in enumerate(needs):
             if need.memory > largest:
                 raise ResourceLimitError(
-                    f"{need.memory} bytes of memory can never fit: the largest node offers sandboxes {largest}",
+                    f"{need.memory} bytes of memory (its sandboxes at once: the program's and any custom checker's "
+                    f"or interactor's) can never fit: the largest node offers sandboxes {largest}",
                     task_index=index,
                     field="limits.memory",
                 )

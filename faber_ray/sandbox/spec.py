@@ -16,7 +16,9 @@ from typing import Any
 
 import docker.types
 
-from faber_ray.config import ExecutorConfig
+from faber_ray.config import ExecutorConfig, ResolvedLimits
+from faber_ray.judging.cases import Checker
+from faber_ray.languages import helper_limits
 from faber_ray.models import Task
 from faber_ray.steps import runs_of
 from faber_ray.sandbox.agent.build import AGENT_MOUNT
@@ -35,6 +37,7 @@ __all__ = [
     "host_pids",
     "node_pid_budget",
     "outer_memory",
+    "task_memory",
     "task_pids",
     "tmpfs_inodes",
 ]
@@ -124,11 +127,32 @@ def host_pids(max_processes: int, *, gvisor: bool, budget: int | None = None) ->
     return min(gvisor_host_tasks(max_processes), budget if budget is not None else node_pid_budget())
 
 
+def _sandbox_limits(task: Task, config: ExecutorConfig) -> list[list[ResolvedLimits]]:
+    """The limits of every sandbox ``task`` may hold at once: its own (one entry per run) and, when it
+    is judged, its custom checker's and its interactor's, which live beside the program's."""
+    boxes = [[run.limits for run in runs_of(task, config)]]
+    judging = task.judging
+    if judging is not None:
+        for helper in (judging.checker, judging.interactor):
+            if isinstance(helper, Checker):
+                boxes.append([limits for limits in helper_limits(helper, config) if limits is not None])
+    return boxes
+
+
+def task_memory(task: Task, config: ExecutorConfig) -> int:
+    """What admission reserves of a node's memory for ``task``: the largest run of each sandbox it
+    may hold at once, summed."""
+    return sum(max(limits.memory for limits in box) for box in _sandbox_limits(task, config))
+
+
 def task_pids(task: Task, config: ExecutorConfig) -> int:
-    """What admission reserves of a node's pid budget for ``task``: its largest step's sandbox
-    (the ledger clips it to the node's budget, as ``host_pids`` bounds the container)."""
-    most = max(run.limits.max_processes for run in runs_of(task, config))
-    return gvisor_host_tasks(most) if config.runtime == "runsc" else most + AGENT_PROCESSES
+    """What admission reserves of a node's pid budget for ``task``: each of its sandboxes' host pids
+    at its largest run, summed (the ledger clips it to the node's budget, as ``host_pids`` bounds
+    each container)."""
+    most = [max(limits.max_processes for limits in box) for box in _sandbox_limits(task, config)]
+    if config.runtime == "runsc":
+        return sum(gvisor_host_tasks(processes) for processes in most)
+    return sum(processes + AGENT_PROCESSES for processes in most)
 
 
 def container_spec(

@@ -14,7 +14,7 @@ from faber_ray.config import ExecutorConfig
 from faber_ray.errors import ExecutorError, SandboxError
 from faber_ray.judging.cases import Checker, TestCase
 from faber_ray.judging.scoring import CHECKER_MESSAGE_BYTES, Judged, testlib_verdict
-from faber_ray.languages import language
+from faber_ray.languages import helper_limits, language
 from faber_ray.models import TaskStatus
 from faber_ray.sandbox.agent.channel import ChannelClosed
 from faber_ray.sandbox.collection import collect
@@ -23,7 +23,7 @@ from faber_ray.sandbox.execution import Execution, NotStarted, RunRecord, run_on
 from faber_ray.sandbox.outcome import judge_run
 from faber_ray.sandbox.report import Outcome
 from faber_ray.sandbox.streams import OutputBudget
-from faber_ray.steps import Run, merge_limits
+from faber_ray.steps import Run
 
 __all__ = ["CHECKER_FILES", "INTERACTOR_FILES", "CustomChecker", "Sandboxes", "Workspace", "file_bytes", "snapshot_of"]
 
@@ -154,7 +154,7 @@ class CustomChecker:
         # Its own Execution: its output is never streamed to whoever watches the program.
         self.execution = Execution(f"{execution_id}-{role}")
         self.lang = language(checker.language)
-        limits = config.resolve_limits(merge_limits(self.lang.run_limits, checker.limits))
+        compile_limits, limits = helper_limits(checker, config)
         if limits.timeout < min_timeout:  # an interactor waits on the program: never the first to time out
             limits = limits.model_copy(update={"timeout": min_timeout})
         argv = list(self.lang.run) + list(names)
@@ -162,9 +162,8 @@ class CustomChecker:
             argv = ["python3", "-c", _PYTHON_CHECKER, *argv[1:]]
         self.run = Run(argv, {}, None, limits)
         self.compile: Run | None = None
-        if self.lang.compile is not None:
-            self.compile = Run(list(self.lang.compile), {}, None,
-                               config.resolve_limits(merge_limits(self.lang.compile_limits, checker.limits)))
+        if self.lang.compile is not None and compile_limits is not None:
+            self.compile = Run(list(self.lang.compile), {}, None, compile_limits)
         self.workspace: Workspace | None = None
         self.container: SandboxContainer | None = None
 

@@ -27,6 +27,7 @@ from faber_ray import (
     ExecutorConfig,
     ExecutorError,
     ResourceLimitError,
+    ResourceLimits,
     SecurityPolicyError,
     Task,
     TaskExecutor,
@@ -34,7 +35,9 @@ from faber_ray import (
     TaskStatus,
     TaskValidationError,
 )
+from faber_ray import languages
 from faber_ray.actors import NAMESPACE
+from faber_ray.judging import Checker, TestCase, Verdict
 from faber_ray.sandbox.labels import LABEL, LABEL_NODE_ID, LABEL_OWNER, LABEL_OWNER_PROCESS, owner_process
 
 CAP = 8
@@ -56,7 +59,7 @@ def executor(make_executor: Any) -> Any:
 def tight(make_executor: Any) -> Any:
     """Every node offers sandboxes 300 MiB and 300 host pids; tasks default to 100 MiB of memory and 10 MiB of disk.
 
-    Without a Monitor, so admission runs on the Scheduler's own ledger (``executor`` uses the Monitor's).
+    Without a Monitor (admission is the Scheduler's own ledger either way).
     """
     return make_executor(
         max_concurrent_tasks=6,
@@ -439,6 +442,25 @@ def test_host_pids_are_admitted_like_memory(tight: Any, base_node_ids: set[str])
         assert max_overlap(intervals) == 1, f"node {node[:8]} ran 200-process tasks side by side: {intervals}"
     view = ray.get(tight.cluster.remote())
     assert all(node["pids_capacity"] == 300 for node in view["nodes"].values())
+
+
+def test_a_custom_checkers_sandbox_is_admitted_with_its_program(tight: Any, base_node_ids: set[str]) -> None:
+    """A judged task holds two sandboxes at once, the program's (100 MiB) and its checker's (200 MiB),
+    against 300 MiB per node: one such task at a time per node, where the program alone would let three."""
+    checker = Checker(language="python", source="import sys\nsys.exit(0)\n",
+                      limits=ResourceLimits(memory="200MiB", disk="10MiB"))
+    stamps = "import time\nprint(time.time_ns() / 1e9)\ntime.sleep(1)\nprint(time.time_ns() / 1e9)\n"
+    results = ray.get(tight.execute.remote(
+        [languages.task("python", stamps, tests=[TestCase(input="")], checker=checker) for _ in range(4)]
+    ))
+    assert [(r.status, r.verdict) for r in results] == [(TaskStatus.SUCCESS, Verdict.ACCEPTED)] * 4, results
+    by_node: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for result in results:
+        start, end = (result.tests or [])[0].stdout.split()
+        by_node[result.node_id].append((float(start), float(end)))
+    assert set(by_node) <= base_node_ids
+    for node, intervals in by_node.items():
+        assert max_overlap(intervals) == 1, f"node {node[:8]} ran judged tasks side by side: {intervals}"
 
 
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from faber_ray import ExecutorConfig
+from faber_ray import ExecutorConfig, ResourceLimits
 from faber_ray.sandbox.agent.build import AGENT_MOUNT
 from faber_ray.sandbox.seccomp import DENIED, seccomp_profile
 from faber_ray.sandbox.spec import (
@@ -20,6 +20,8 @@ from faber_ray.sandbox.spec import (
     SandboxProfile,
     container_spec,
     gvisor_host_tasks,
+    task_memory,
+    task_pids,
     tmpfs_inodes,
 )
 
@@ -74,6 +76,27 @@ def test_gvisor_bounds_the_hosts_tasks_too() -> None:
     spec = spec_for(processes=16, runtime="runsc")
     assert spec.host["pids_limit"] == gvisor_host_tasks(16) and spec.host["runtime"] == "runsc"
     assert "/dev/mqueue" not in spec.container["command"]
+
+
+def test_admission_counts_a_judged_tasks_checker_or_interactor_sandbox() -> None:
+    """A custom checker or an interactor runs in a sandbox of its own beside the program's: admission
+    reserves both (each at its largest run: the C++ helper's compile), not the program's alone."""
+    from faber_ray.judging import Checker, TestCase
+    from faber_ray.languages import task
+
+    limits = ResourceLimits(memory="64MiB", max_processes=8, disk="8MiB")
+    helper = Checker(language="cpp", source="int main(){}", limits=ResourceLimits(memory="96MiB", max_processes=4))
+    tests = [TestCase(input="1")]
+    plain = task("python", "print(1)", limits=limits, tests=tests)
+    checked = task("python", "print(1)", limits=limits, tests=tests, checker=helper)
+    interactive = task("python", "print(1)", limits=limits, tests=tests, interactor=helper)
+    config, gvisor = ExecutorConfig(), ExecutorConfig(runtime="runsc")
+    assert task_memory(plain, config) == 64 * MiB
+    assert task_pids(plain, config) == 8 + AGENT_PROCESSES
+    for judged in (checked, interactive):
+        assert task_memory(judged, config) == 64 * MiB + 96 * MiB
+        assert task_pids(judged, config) == 8 + 4 + 2 * AGENT_PROCESSES
+        assert task_pids(judged, gvisor) == gvisor_host_tasks(8) + gvisor_host_tasks(4)
 
 
 def test_network_only_when_the_task_asks() -> None:
