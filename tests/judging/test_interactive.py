@@ -8,6 +8,7 @@ sandbox), tells the program the range, and answers each guess with ``<``, ``>`` 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -140,3 +141,14 @@ int main() {
 """
     result = runner.run(task("cpp", source, tests=TESTS, interactor=INTERACTOR))
     assert verdicts(result) == [V.ACCEPTED] * 4, result
+
+
+def test_an_interactive_problem_under_gvisor(runsc: None, make_runner: Callable[..., SandboxRunner]) -> None:
+    """Under gVisor the program and the interactor are two gVisor sandboxes, wired through the host
+    as under runc; the interactor's files stay out of the program's."""
+    gvisor = make_runner(runtime="runsc")
+    result = gvisor.run(task("python", BINARY_SEARCH, tests=TESTS[:2], interactor=INTERACTOR))
+    assert verdicts(result) == [V.ACCEPTED] * 2, result
+    assert "1000" not in result.stderr and "answer" not in result.stderr
+    result = gvisor.run(task("python", LINEAR, tests=TESTS[1:2], interactor=INTERACTOR))
+    assert verdicts(result) == [V.WRONG_ANSWER], result
