@@ -71,13 +71,16 @@ def test_watchers_hold_no_thread_of_the_worker_and_never_delay_a_cancel(executor
     """A hundred followers of one running task (more than the worker's old thread pool of 64) are all
     served at once, and a cancel still goes through while they wait."""
     ids, refs = ray.get(executor.submit_with_ids.remote([Task(command="sh", args=["-c", "echo up; sleep 300"])]))
+    first = executor.watch.remote(ids[0])
+    assert ray.get(next(first)).data == b"up\n"  # it runs and has written (a fresh container takes a while)
     worker = _worker_of(executor, ids[0])
     streams = [worker.follow.remote(ids[0]) for _ in range(100)]
-    poll(lambda: ray.get(worker.watchers.remote()) == 100, "a hundred watchers to follow at once")
+    poll(lambda: ray.get(worker.watchers.remote()) == 101, "a hundred watchers more to follow at once")
     assert ray.get(executor.cancel.remote(ids[0])) is True
     assert ray.get(refs[0]).status.value == "CANCELLED"
     for stream in streams:  # each got the output so far and ended with the run
         assert b"".join(ray.get(ref).data for ref in stream) == b"up\n"
+    ray.cancel(first)
 
 
 def test_a_watcher_whose_consumer_is_gone_is_released_at_once(executor: Any) -> None:
