@@ -4,7 +4,8 @@ HumanEval's 164 canonical solutions (``bench_warm.humaneval_programs``) repeated
 to 5,000 rows with distinct ids (dedupe off), written to a Parquet file, then:
 
 * ``execute``: the 5,000 tasks in one call, the best a caller of the executor
-  can do (one batch, every slot busy until the end);
+  can do (one batch, every slot busy until the end); and, as the processor's
+  actors call it, ``--concurrency`` calls at once of ``--batch-size`` tasks each;
 * the processor: ``read_parquet -> processor -> write_parquet``, end to end
   (Ray Data's planning, reading and writing included), on the same warm executor.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,6 +65,16 @@ def main() -> None:
         assert all(result.status is TaskStatus.SUCCESS for result in results)
         execute_rate = len(tasks) / execute_time
         print(f"  {'execute, one call':<52} {len(tasks):>5} tasks in {execute_time:6.2f} s = {execute_rate:6.1f}/s")
+
+        # The processor's actors call execute concurrently, a batch each: the same, from threads.
+        chunks = [tasks[start:start + args.batch_size] for start in range(0, len(tasks), args.batch_size)]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            batches = list(pool.map(lambda chunk: ray.get(executor.execute.remote(chunk)), chunks))
+        calls_time = time.perf_counter() - started
+        assert all(result.status is TaskStatus.SUCCESS for batch in batches for result in batch)
+        label = f"execute, {args.concurrency} concurrent calls of {args.batch_size}"
+        print(f"  {label:<52} {len(tasks):>5} tasks in {calls_time:6.2f} s = {len(tasks) / calls_time:6.1f}/s")
 
         before = processor.stats().total
         started = time.perf_counter()
