@@ -93,6 +93,7 @@ class SandboxRunner:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._closed = threading.Event()
+        self._sweeping = threading.Lock()  # held while the sweeper removes what it took out of the pool
         if self.mode == "warm":
             threading.Thread(target=self._sweep, name="warm-sweeper", daemon=True).start()
 
@@ -146,10 +147,16 @@ class SandboxRunner:
         return len(self._pool)
 
     def drain_idle(self) -> int:
-        """Remove every idle warm container now; returns how many. The runner stays usable."""
+        """Remove every idle warm container now; returns how many. The runner stays usable.
+
+        It also waits for the sweeper's removal in flight, if any, so that no
+        idle container of this runner is left, nor one half removed, when it returns.
+        """
         idle = self._pool.drain()
         for container in idle:
             container.remove()
+        with self._sweeping:
+            pass
         return len(idle)
 
     def close(self) -> int:
@@ -360,8 +367,9 @@ class SandboxRunner:
         """Recycle warm containers idle past ``warm_idle_seconds`` (checked a few times per period)."""
         period = max(0.5, min(5.0, self.config.warm_idle_seconds / 4))
         while not self._closed.wait(period):
-            for container in self._pool.expired():
-                container.remove()
+            with self._sweeping:
+                for container in self._pool.expired():
+                    container.remove()
 
     # Results -----------------------------------------------------------------
 

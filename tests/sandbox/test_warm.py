@@ -367,6 +367,31 @@ def test_a_reset_the_agent_cannot_prove_clean_recycles(
     assert len(doubts) == 1 and "/etc" in doubts[0], doubts
 
 
+def test_drain_idle_waits_for_the_sweepers_removal_in_flight(
+    make_runner: Callable[..., SandboxRunner], docker_client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container the sweeper took out of the pool, and is still removing, is not left when drain_idle returns.
+
+    The engine's removal is slowed so the sweeper is surely mid-way when drain_idle runs (CI once
+    found such a container in state "removing" after the suite's own drain)."""
+    runner = make_runner(max_concurrent_tasks=1, warm_idle_seconds=0.5)
+    taken = threading.Event()
+    real = container_module.SandboxContainer.remove
+
+    def slow(self: Any) -> None:
+        taken.set()
+        time.sleep(2)
+        real(self)
+
+    monkeypatch.setattr(container_module.SandboxContainer, "remove", slow)
+    a = sh(runner, "echo a")
+    assert a.status is S.SUCCESS, a
+    assert taken.wait(30), "the sweeper never recycled the idle container"
+    assert runner.drain_idle() == 0  # nothing idle any more: the sweeper has it
+    ours = [box for box in list_sandboxes(docker_client) if box["owner"] == runner.owner and box["node_id"] == runner.node_id]
+    assert ours == [], ours
+
+
 # Ownership ----------------------------------------------------------------------------
 
 OWNER = textwrap.dedent(
