@@ -86,11 +86,27 @@ def cpu_section(executor: Any, tag: str, count: int, slots: int) -> None:
             started = time.perf_counter()
             results = list(pool.map(runner.run, tasks))
             baseline = time.perf_counter() - started
+            cpu = runner_cpu(runner, pool, tasks[: min(count, 2000)])
     finally:
         runner.close()
     assert all(r.status is TaskStatus.SUCCESS for r in results)
     print(f"  baseline, SandboxRunner on {slots} threads, no Ray: {count / baseline:.0f} tasks/s; "
           f"executor / baseline = {baseline / elapsed:.2f}")
+    print(f"  SandboxRunner alone: {cpu[True]:.0f} µs CPU per task of a checked task (as the worker runs it), "
+          f"{cpu[False]:.0f} µs checking it again ({cpu[True] / cpu[False]:.2f}x)")
+
+
+def runner_cpu(runner: SandboxRunner, pool: ThreadPoolExecutor, tasks: list[Task]) -> dict[bool, float]:
+    """This process's CPU per task of ``SandboxRunner.run``, with the task already checked (``checked=True``,
+    as a worker runs the executor's copy) and checked again, in alternating blocks (the machine drifts)."""
+    spent = {True: 0.0, False: 0.0}
+    block = max(1, len(tasks) // 4)
+    for checked in (False, True) * 4:
+        before = os.times()
+        list(pool.map(lambda task: runner.run(task, checked=checked), tasks[:block]))
+        after = os.times()
+        spent[checked] += (after.user - before.user) + (after.system - before.system)
+    return {checked: seconds / (block * 4) * 1e6 for checked, seconds in spent.items()}
 
 
 def latency_section(executor: Any, count: int) -> None:

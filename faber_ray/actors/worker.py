@@ -151,9 +151,11 @@ class SandboxWorker:
         began = time.monotonic()
         relay = self._relays.get(execution_id) or self._relays.open(execution_id)
         try:
+            # A frozen task is the executor's checked copy (validate_task, under this same config).
+            checked = isinstance(task, Frozen)
             if isinstance(task, Frozen):
-                task = task.thaw()  # validated by the executor; rebuilt here, where it runs
-            result = self._runner.run(task, execution_id, listener=relay.add)
+                task = task.thaw()
+            result = self._runner.run(task, execution_id, listener=relay.add, checked=checked)
         finally:
             self._relays.close(execution_id)
         result.attempts = attempt

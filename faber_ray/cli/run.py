@@ -261,7 +261,7 @@ def _run_direct(task: Task, config: ExecutorConfig, live: bool) -> TaskResult | 
 
     def run() -> None:
         try:
-            results.append(runner.run(checked, execution_id, listener=_write_live if live else None))
+            results.append(runner.run(checked, execution_id, listener=_write_live if live else None, checked=True))
         finally:
             done.set()
 
