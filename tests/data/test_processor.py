@@ -14,6 +14,7 @@ import pytest
 import ray.data
 
 from faber_ray.data import REFUSED, RESULT_COLUMNS, Processor
+from faber_ray.data.rows import refused_columns, result_columns
 from faber_ray.errors import ExecutorError, TaskValidationError, unwrap_error
 from faber_ray.models import TaskResult
 
@@ -93,6 +94,32 @@ def test_a_few_hundred_rows_each_come_out_right_and_refusals_do_not_stop_the_pip
     echoed = {row["stdout"] for row in out if row["task"] and row["status"] == "SUCCESS"}
     assert echoed == {f"row {number}\n" for number in range(70)}
     # Every row that was not refused ran once, and nothing else did.
+    assert processor.stats().total == sum(row["want_status"] != REFUSED for row in rows)
+
+
+def test_fresh_sandboxes_give_the_same_rows(make_processor: Callable[..., Processor], has_cpp: bool) -> None:
+    """The same kinds of rows in fresh mode (a container of its own per row), fewer of them."""
+    rows = [row for row in _rows(has_cpp) if row["want_status"] == REFUSED or row["task"] is None][:12]
+    rows += [row for row in _rows(has_cpp) if row["task"] and row["want_status"] == "SUCCESS"][:6]
+    rows += [row for row in _rows(has_cpp) if row["want_status"] == REFUSED][:6]
+
+    def postprocess(row: dict[str, Any], result: TaskResult | ExecutorError) -> dict[str, Any]:
+        """The default columns, and the sandbox each task really ran in."""
+        if isinstance(result, ExecutorError):
+            return {**row, **refused_columns(result), "sandbox": None}
+        return {**row, **result_columns(result), "sandbox": result.sandbox}
+
+    processor = make_processor(
+        postprocess=postprocess, executor_config={"sandbox_mode": "fresh", "max_concurrent_tasks": 4}, concurrency=1, batch_size=8,
+    )
+    out = processor(ray.data.from_items(rows)).take_all()
+
+    assert sorted(row["id"] for row in out) == sorted(row["id"] for row in rows)
+    for row in out:
+        got = (row["status"], row["verdict"], row["score"], row["test_verdicts"])
+        want = (row["want_status"], row["want_verdict"], row["want_score"], row["want_tests"])
+        assert got == want, f"{row['id']}: {got} != {want} ({row['error']}; {row['stderr'][-300:]})"
+        assert row["sandbox"] == (None if row["status"] == REFUSED else "fresh"), row
     assert processor.stats().total == sum(row["want_status"] != REFUSED for row in rows)
 
 
